@@ -1,0 +1,133 @@
+"""``create_app(settings)``: the Litestar application, assembled from plugins and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.exceptions import HTTPException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from portal.db import Database
+from portal.money.currency import format_money
+from portal.settings import Settings, load_settings
+from portal.stores import make_root_store, make_store_registry
+from portal.web.admin import admin_router
+from portal.web.api import api_router
+from portal.web.auth import AuthController, login_rate_limit
+from portal.web.errors import http_error
+from portal.web.finance import finance_router
+from portal.web.health import healthz, readyz
+from portal.web.logging import configure_logging, request_logging_middleware
+from portal.web.merchant import merchant_router
+from portal.web.sessions import RotatingSessionConfig
+from portal.web.shop import shop_router
+from portal.web.warehouse import warehouse_router
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+HTMX_SCRIPT = "vendor/htmx-2.0.8.min.js"
+PICO_CSS = "vendor/pico-2.1.1.min.css"
+
+
+def _template_engine(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.globals.update(
+            store={
+                "name": settings.store_name,
+                "logo_url": settings.store_logo_url,
+                "brand_color": settings.brand_color,
+                "support_email": settings.support_email,
+            },
+            htmx_script=HTMX_SCRIPT,
+            pico_css=PICO_CSS,
+        )
+        env.filters["money"] = lambda amount, currency="USD": format_money(int(amount), currency)
+
+    return TemplateConfig(
+        directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=configure
+    )
+
+
+def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Litestar:
+    """Build the app. The database must be migrated; ``portal migrate`` does that."""
+    settings = settings or load_settings()
+    secret = settings.ensure_secret_key()
+    configure_logging(settings.log_level, settings.log_json)
+    db = Database(settings.resolved_database_url)
+    root_store = make_root_store(db, settings.redis_url)
+    secure_cookies = settings.base_url.startswith("https://")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if check_migrations:
+            await db.ensure_migrated()
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    sessions = RotatingSessionConfig(
+        key="portal_session",
+        store="sessions",
+        max_age=settings.session_idle_minutes * 60,
+        renew_on_access=True,
+        httponly=True,
+        secure=secure_cookies,
+        samesite="lax",
+    )
+    auth_router = Router(
+        path="/",
+        route_handlers=[AuthController],
+        middleware=[login_rate_limit(settings.login_attempts_per_minute).middleware],
+        include_in_schema=False,
+    )
+
+    app = Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            auth_router,
+            shop_router,
+            warehouse_router,
+            merchant_router,
+            finance_router,
+            admin_router,
+            api_router,
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], include_in_schema=False
+            ),
+        ],
+        plugins=[HTMXPlugin()],
+        template_config=_template_engine(settings),
+        csrf_config=CSRFConfig(
+            secret=secret,
+            cookie_name="portal_csrf",
+            cookie_secure=secure_cookies,
+            cookie_httponly=False,
+            exclude=["^/api/", "^/hooks/"],
+        ),
+        middleware=[request_logging_middleware, sessions.middleware],
+        stores=make_store_registry(root_store),
+        exception_handlers={HTTPException: http_error},
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Returns portal API",
+            version="1",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+    )
+    app.state.settings = settings
+    app.state.db = db
+    return app

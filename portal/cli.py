@@ -1,0 +1,297 @@
+"""The ``portal`` command: serve, worker, migrate, demo, users, tokens, orders, products, policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from portal.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` against the configured database, migrated or not."""
+    from portal.db import Database
+
+    async def run() -> T:
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.ensure_migrated()
+            async with db.session() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """Self-hosted returns and exchanges portal."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic upgrade head)."""
+    from portal.db import migrate as run_migrations
+
+    settings = _settings()
+    run_migrations(settings.resolved_database_url)
+    click.echo("Database is at the latest revision.")
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool = False) -> None:
+    import uvicorn
+
+    os.environ.setdefault("PORTAL_SECRET_KEY", settings.ensure_secret_key())
+    uvicorn.run(
+        "portal.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="warning",
+        reload=reload,
+    )
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers", default=None, type=int, help="Web worker processes (PORTAL_WEB_WORKERS)."
+)
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the portal (production). The database must be migrated."""
+    settings = _settings()
+    from portal.db import Database, NotMigrated
+
+    async def check() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.ensure_migrated()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except NotMigrated as exc:
+        raise click.ClickException(str(exc)) from None
+    _serve(settings, host, port, workers or settings.web_workers)
+
+
+@main.command()
+def worker() -> None:
+    """Run the arq background worker (needs PORTAL_REDIS_URL)."""
+    from arq.worker import run_worker
+
+    from portal.jobs.worker import WorkerSettings, redis_settings
+
+    WorkerSettings.redis_settings = redis_settings()  # type: ignore[attr-defined]
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--fresh", is_flag=True, help="Delete the demo database and start over.")
+def demo(host: str, port: int, fresh: bool) -> None:
+    """Run the whole portal on a local SQLite file with a seeded demo store."""
+    from portal.db import migrate as run_migrations
+    from portal.demo import seed_demo
+
+    base_url = os.environ.get("PORTAL_BASE_URL", f"http://{host}:{port}")
+    settings = _settings(base_url=base_url)
+    if not settings.is_sqlite and not os.environ.get("PORTAL_DEMO_ALLOW_SERVER_DB"):
+        raise click.ClickException(
+            "portal demo runs on a SQLite file; unset PORTAL_DATABASE_URL to use the default."
+        )
+    db_path = Path(settings.resolved_database_url.split("///", 1)[-1])
+    if fresh and db_path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        click.echo(f"Removed {db_path}.")
+    run_migrations(settings.resolved_database_url)
+    summary = _with_session(settings, seed_demo)
+    click.echo("")
+    click.echo(
+        f"  {settings.store_name} demo: {summary.products} products, {summary.orders} orders"
+    )
+    click.echo(f"  Shopper portal:  {base_url}/")
+    click.echo(f"  Staff login:     {base_url}/login")
+    for email, password, roles in summary.users:
+        click.echo(f"    {', '.join(roles):<10} {email:<26} {password}")
+    click.echo(f"  Data in {settings.data_dir.resolve()}; press Ctrl+C to stop.")
+    click.echo("")
+    os.environ["PORTAL_BASE_URL"] = base_url
+    _serve(settings, host, port, workers=1)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Staff accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["admin", "merchant", "warehouse", "finance"]),
+)
+@click.option("--name", default="")
+@click.password_option()
+def users_create(email: str, roles: tuple[str, ...], name: str, password: str) -> None:
+    """Create a staff user (asks for the password; --password for scripts)."""
+    from portal.accounts import AccountError, create_user
+
+    try:
+        user = _with_session(
+            _settings(), lambda s: create_user(s, email, password, list(roles), name=name)
+        )
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.email} ({', '.join(user.roles)}).")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List staff users."""
+    from sqlmodel import select
+
+    from portal.models.staff import StaffUser
+
+    async def fetch(session: Any) -> list[StaffUser]:
+        return list((await session.exec(select(StaffUser).order_by(StaffUser.email))).all())
+
+    for user in _with_session(_settings(), fetch):
+        state = "active" if user.active else "disabled"
+        click.echo(f"{user.email:<32} {','.join(user.roles):<20} {state}")
+
+
+@users.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable a staff user; their sessions stop working at once."""
+    from portal.accounts import AccountError, set_active
+
+    try:
+        _with_session(_settings(), lambda s: set_active(s, email, False, actor="cli"))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Disabled {email}.")
+
+
+@users.command("enable")
+@click.argument("email")
+def users_enable(email: str) -> None:
+    """Enable a disabled staff user."""
+    from portal.accounts import AccountError, set_active
+
+    try:
+        _with_session(_settings(), lambda s: set_active(s, email, True, actor="cli"))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Enabled {email}.")
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens for the store's integration."""
+
+
+@tokens.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create a token; it is shown once."""
+    from portal.accounts import create_api_token
+
+    issued = _with_session(_settings(), lambda s: create_api_token(s, name))
+    click.echo(issued.secret)
+    click.echo(f"Token {name!r} created. Store it now: it is not shown again.", err=True)
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+@main.group()
+def orders() -> None:
+    """Orders from the store."""
+
+
+@orders.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def orders_import(file: Path) -> None:
+    """Import orders from JSON or CSV; any bad row and nothing is written."""
+    from portal.orders import IngestError, import_orders, parse_order_file
+
+    try:
+        parsed = parse_order_file(file)
+        created, updated = _with_session(
+            _settings(), lambda s: import_orders(s, parsed, actor=f"import:{file.name}")
+        )
+    except IngestError as exc:
+        for error in exc.errors:
+            click.echo(f"{file}: {error}", err=True)
+        raise click.ClickException(f"{len(exc.errors)} error(s); nothing was imported.") from None
+    click.echo(f"Imported {created + updated} orders ({created} new, {updated} updated).")
+
+
+@main.group()
+def products() -> None:
+    """Products, variants and stock from the store."""
+
+
+@products.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def products_import(file: Path) -> None:
+    """Import products from JSON; any bad item and nothing is written."""
+    from portal.catalog import parse_products, upsert_products
+    from portal.orders import IngestError
+
+    try:
+        parsed = parse_products(json.loads(file.read_text()))
+        count = _with_session(_settings(), lambda s: upsert_products(s, parsed, actor="import"))
+    except (IngestError, json.JSONDecodeError) as exc:
+        for error in getattr(exc, "errors", [exc]):
+            click.echo(f"{file}: {error}", err=True)
+        raise click.ClickException("nothing was imported.") from None
+    click.echo(f"Imported {count} products.")
+
+
+def _attach_policy_commands() -> None:
+    try:
+        from portal.policy.cli import policy
+    except ImportError:  # the policy engine is optional while it is being built
+        return
+    main.add_command(policy)
+
+
+_attach_policy_commands()
+
+if __name__ == "__main__":
+    sys.exit(main())

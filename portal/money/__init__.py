@@ -1,0 +1,1 @@
+"""Money rules: refunds, the store-credit ledger, exchange differences (integer minor units)."""

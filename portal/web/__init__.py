@@ -1,0 +1,1 @@
+"""HTTP controllers, one package per audience. They parse, authorize and render; nothing more."""

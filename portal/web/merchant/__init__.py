@@ -1,0 +1,24 @@
+"""The merchant area (`/merchant`)."""
+
+from __future__ import annotations
+
+from litestar import Router, get
+from litestar.di import NamedDependency, Provide
+from litestar.response import Template
+
+from portal.models.staff import StaffUser
+from portal.web.auth import provide_staff_user, requires_role
+
+
+@get("/", name="merchant.home")
+async def merchant_home(staff_user: NamedDependency[StaffUser]) -> Template:
+    return Template("merchant/index.html", context={"user": staff_user})
+
+
+merchant_router = Router(
+    path="/merchant",
+    route_handlers=[merchant_home],
+    guards=[requires_role("merchant")],
+    dependencies={"staff_user": Provide(provide_staff_user)},
+    include_in_schema=False,
+)

@@ -1,0 +1,138 @@
+"""Staff login, session rotation, CSRF, rate limiting and the role guard on every area."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import csrf_token, submit_form
+from tests.factories import PASSWORD, make_user
+
+AREAS = ["/warehouse", "/merchant", "/finance", "/admin"]
+
+
+async def login(client, email: str, password: str = PASSWORD):
+    return await submit_form(client, "/login", "/login",
+                             {"email": email, "password": password, "next": ""},
+                             follow_redirects=False)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("warehouse", {"/warehouse"}),
+        ("merchant", {"/merchant"}),
+        ("finance", {"/finance"}),
+        ("admin", set(AREAS)),
+    ],
+)
+async def test_each_role_reaches_only_its_areas(client, db, role, allowed) -> None:
+    await make_user(db, f"{role}@shop.example", role)
+    response = await login(client, f"{role}@shop.example")
+    assert response.status_code == 303
+    assert response.headers["location"] == ("/admin" if role == "admin" else f"/{role}")
+    for area in AREAS:
+        page = await client.get(area)
+        if area in allowed:
+            assert page.status_code == 200, area
+            assert f"{role}@shop.example".split("@")[0] in page.text
+        else:
+            assert page.status_code == 403, area
+            assert "cannot open this area" in page.text
+
+
+async def test_strangers_are_sent_to_login_with_a_way_back(client) -> None:
+    for area in AREAS:
+        response = await client.get(area, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/login?next={area}"
+
+
+async def test_login_follows_next_but_never_off_site(client, db) -> None:
+    await make_user(db, "m@shop.example", "merchant")
+    ok = await submit_form(client, "/login", "/login",
+                           {"email": "m@shop.example", "password": PASSWORD, "next": "/merchant"},
+                           follow_redirects=False)
+    assert ok.headers["location"] == "/merchant"
+    await client.post("/logout", data={"_csrf_token": csrf_token(client)})
+    evil = await submit_form(client, "/login", "/login", {
+        "email": "m@shop.example", "password": PASSWORD, "next": "//evil.example/phish"},
+        follow_redirects=False)
+    assert evil.headers["location"] == "/merchant"
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(client, db) -> None:
+    await make_user(db, "w@shop.example", "warehouse")
+    wrong = await login(client, "w@shop.example", "not the password")
+    unknown = await login(client, "nobody@shop.example", "not the password")
+    assert wrong.status_code == unknown.status_code == 400
+    message = "That e-mail and password do not match an active account."
+    assert message in wrong.text and message in unknown.text
+    assert wrong.text.replace("w@shop.example", "X") == unknown.text.replace("nobody@shop.example", "X")
+    assert (await client.get("/warehouse", follow_redirects=False)).status_code == 303
+
+
+async def test_disabled_user_cannot_log_in_and_loses_open_sessions(client, db) -> None:
+    user = await make_user(db, "f@shop.example", "finance")
+    await login(client, "f@shop.example")
+    assert (await client.get("/finance")).status_code == 200
+    async with db.session() as session:
+        from portal.accounts import set_active
+
+        await set_active(session, user.email, False, actor="test")
+    assert (await client.get("/finance", follow_redirects=False)).status_code == 303
+    assert (await login(client, "f@shop.example")).status_code == 400
+
+
+async def test_session_id_changes_at_login_and_old_id_is_dead(client, db) -> None:
+    await make_user(db, "a@shop.example", "admin")
+    # A session that exists before login (e.g. planted by an attacker) …
+    await login(client, "a@shop.example", "wrong password")
+    await login(client, "a@shop.example")
+    first_id = client.cookies.get("portal_session")
+    assert first_id
+    await client.post("/logout", data={"_csrf_token": csrf_token(client)})
+    await login(client, "a@shop.example")
+    second_id = client.cookies.get("portal_session")
+    assert second_id and second_id != first_id
+    # … and a re-login from an existing session rotates it too.
+    await login(client, "a@shop.example")
+    third_id = client.cookies.get("portal_session")
+    assert third_id != second_id
+    client.cookies.set("portal_session", second_id)
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+
+
+async def test_logout_ends_the_session(client, db) -> None:
+    await make_user(db, "a@shop.example", "admin")
+    await login(client, "a@shop.example")
+    assert (await client.get("/admin")).status_code == 200
+    response = await client.post("/logout", data={"_csrf_token": csrf_token(client)},
+                                 follow_redirects=False)
+    assert response.status_code == 303
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+
+
+async def test_forms_without_csrf_token_are_refused(client, db) -> None:
+    await make_user(db, "a@shop.example", "admin")
+    await client.get("/login")
+    response = await client.post("/login", data={"email": "a@shop.example", "password": PASSWORD})
+    assert response.status_code == 403
+    assert "portal_session" not in client.cookies
+
+
+async def test_login_is_rate_limited(client, db, settings) -> None:
+    await make_user(db, "a@shop.example", "admin")
+    statuses = [
+        (await login(client, "a@shop.example", f"guess {i}")).status_code
+        for i in range(settings.login_attempts_per_minute + 2)
+    ]
+    assert statuses[: settings.login_attempts_per_minute] == [400] * settings.login_attempts_per_minute
+    assert statuses[-1] == 429
+    # Even the right password waits now.
+    assert (await login(client, "a@shop.example")).status_code == 429
+
+
+async def test_login_page_is_reachable_while_rate_limited(client, db, settings) -> None:
+    for i in range(settings.login_attempts_per_minute + 1):
+        await login(client, "a@shop.example", f"guess {i}")
+    assert (await client.get("/login")).status_code == 200
