@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from portal.policy.cli import policy as policy_group
 from portal.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -283,15 +284,119 @@ def products_import(file: Path) -> None:
     click.echo(f"Imported {count} products.")
 
 
-def _attach_policy_commands() -> None:
+main.add_command(policy_group)
+
+
+def _policy_errors_exit(exc: Exception, path: Path) -> None:
+    from portal.policy.loader import PolicyLoadError
+
+    if isinstance(exc, PolicyLoadError):
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        click.echo(f"{path} was not applied; the active policy is unchanged.", err=True)
+        raise SystemExit(2)
+    raise exc
+
+
+@policy_group.command("apply")
+@click.argument(
+    "policy_file", metavar="POLICY", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+@click.option("--note", default="", help="Why this version (kept in the history).")
+def policy_apply(policy_file: Path, author: str, note: str) -> None:
+    """Store POLICY as a new version and activate it (a bad policy is never activated)."""
+    from portal.policy.loader import PolicyLoadError
+    from portal.policy.versions import publish
+
+    text = policy_file.read_text(encoding="utf-8")
     try:
-        from portal.policy.cli import policy
-    except ImportError:  # the policy engine is optional while it is being built
+        version = _with_session(
+            _settings(), lambda s: publish(s, text, author, note, file=str(policy_file))
+        )
+    except PolicyLoadError as exc:
+        _policy_errors_exit(exc, policy_file)
+    click.echo(
+        f"Policy {version.name!r} is active as version {version.version} "
+        f"(sha256 {version.sha256[:12]})."
+    )
+
+
+@policy_group.command("versions")
+def policy_versions() -> None:
+    """List stored policy versions, newest first."""
+    from portal.policy.versions import list_versions
+
+    for v in _with_session(_settings(), list_versions):
+        marker = "*" if v.active else " "
+        click.echo(
+            f"{marker} v{v.version:<4} {v.created_at:%Y-%m-%d %H:%M} {v.author:<20} "
+            f"{v.sha256[:12]}  {v.name}{f' — {v.note}' if v.note else ''}"
+        )
+
+
+@policy_group.command("rollback")
+@click.argument("version", type=int)
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+def policy_rollback(version: int, author: str) -> None:
+    """Make an earlier VERSION active again."""
+    from portal.policy.versions import PolicyVersionError, rollback
+
+    try:
+        target = _with_session(_settings(), lambda s: rollback(s, version, author))
+    except PolicyVersionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Version {target.version} ({target.name}) is active again.")
+
+
+@policy_group.command("backtest")
+@click.argument(
+    "policy_file", metavar="POLICY", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only returns created on or after this day (UTC).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the changed returns to this CSV file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def policy_backtest(policy_file: Path, since: Any, csv_path: Path | None, as_json: bool) -> None:
+    """Replay past returns under POLICY and report what would change."""
+    from datetime import UTC
+
+    from portal.policy.loader import PolicyLoadError
+    from portal.policy.versions import backtest_candidate
+
+    text = policy_file.read_text(encoding="utf-8")
+    since_utc = since.replace(tzinfo=UTC) if since else None
+    try:
+        report = _with_session(
+            _settings(), lambda s: backtest_candidate(s, text, since_utc, file=str(policy_file))
+        )
+    except PolicyLoadError as exc:
+        _policy_errors_exit(exc, policy_file)
+    if csv_path:
+        report.write_csv(csv_path)
+    counts = report.counts()
+    if as_json:
+        click.echo(json.dumps(counts, indent=2))
         return
-    main.add_command(policy)
+    click.echo(
+        f"Replayed {counts['returns']} returns ({counts['lines']} lines) under {policy_file}:"
+    )
+    for key, value in counts.items():
+        if key not in ("returns", "lines"):
+            click.echo(f"  {key.replace('_', ' '):<32} {value}")
+    if csv_path:
+        click.echo(f"Changed returns written to {csv_path}.")
 
-
-_attach_policy_commands()
 
 if __name__ == "__main__":
     sys.exit(main())

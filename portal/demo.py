@@ -18,6 +18,7 @@ from portal.models.base import utcnow
 from portal.models.catalog import Product, Variant
 from portal.models.staff import StaffUser
 from portal.orders import AddressIn, CustomerIn, LineIn, OrderIn, import_orders
+from portal.policy.versions import ensure_default_policy
 
 DEMO_LOGINS = (
     ("admin@demo.example", "demo-admin-pass", ["admin"], "Ada Admin"),
@@ -492,6 +493,7 @@ async def seed_demo(session: AsyncSession, now: datetime | None = None) -> DemoS
     if (await session.exec(select(Product.id).limit(1))).first() is None:
         await upsert_products(session, demo_products(), actor="demo")
         await import_orders(session, demo_orders(now or utcnow()), actor="demo")
+    await ensure_default_policy(session)
     for email, password, roles, name in DEMO_LOGINS:
         if (await session.exec(select(StaffUser).where(StaffUser.email == email))).first() is None:
             await create_user(session, email, password, roles, name=name)
