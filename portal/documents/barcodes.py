@@ -99,23 +99,23 @@ def qr_svg(data: str, *, size_mm: float = 25.0, error: str = "m") -> str:
 
 
 def _png(rows: list[list[int]]) -> bytes:
-    """A 1-bit greyscale PNG from rows of 0 (black) / 1 (white) pixels."""
+    """An 8-bit greyscale PNG from rows of 0 (black) / 1 (white) pixels.
+
+    8-bit rather than 1-bit: WeasyPrint converts 1-bit images to RGB and re-encodes them,
+    which costs more than the few hundred extra bytes.
+    """
     width = len(rows[0])
-    raw = bytearray()
-    for row in rows:
-        bits = "".join("1" if px else "0" for px in row)
-        bits += "0" * (-len(bits) % 8)
-        raw += b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+    raw = b"".join(b"\x00" + bytes(255 if px else 0 for px in row) for row in rows)
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
         crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", width, len(rows), 1, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, len(rows), 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
         + chunk(b"IEND", b"")
     )
 

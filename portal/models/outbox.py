@@ -62,6 +62,7 @@ class MailMessage(SQLModel, table=True):
     text_body: str = Field(sa_type=sa.Text)
     html_body: str = Field(sa_type=sa.Text)
     template: str = Field(default="", max_length=80)
+    dedupe_key: str = Field(max_length=200, unique=True)
     return_id: int | None = Field(default=None, foreign_key="returns.id", index=True)
     transport: str = Field(default="mailbox", max_length=20)
     created_at: datetime = created_at_field()

@@ -113,9 +113,9 @@ def test_rule_type_errors_name_the_rule() -> None:
         + "    then: {keep_item: 1}\n"
     )
     assert [(e.line, e.column, e.message) for e in errors] == [
-        (11, 25, "rule `Sale`: `when.tags_any` must be a list, such as `[a, b]`, not `sale`"),
-        (11, 43, "rule `Sale`: `when.discounted` must be true or false, not `yes`"),
-        (12, 24, "rule `Sale`: `then.keep_item` must be true or false, not `1`"),
+        (11, 22, "rule `Sale`: `when.tags_any` must be a list, such as `[a, b]`, not `sale`"),
+        (11, 40, "rule `Sale`: `when.discounted` must be true or false, not `yes`"),
+        (12, 23, "rule `Sale`: `then.keep_item` must be true or false, not `1`"),
     ]
 
 
@@ -123,7 +123,7 @@ def test_unknown_warehouse_in_destination() -> None:
     error = only_error(
         BASE + "rules:\n  - name: West\n    then: {destination: west}\n"
     )
-    assert where(error) == (11, 26)
+    assert where(error) == (11, 25)
     assert error.message == (
         "rule `West`: unknown warehouse `west` in `destination` — did you mean `east`?"
     )
@@ -142,7 +142,7 @@ def test_rule_name_used_twice() -> None:
         + "  - {name: Other, then: {}}\n"
         + "  - {name: Sale, then: {}}\n"
     )
-    assert where(error) == (12, 11)
+    assert where(error) == (12, 12)
     assert "`Sale` is already used by rule #1" in error.message
 
 
@@ -196,7 +196,7 @@ def test_money_decimals_are_checked_in_rule_conditions_too() -> None:
     error = only_error(
         BASE + "rules:\n  - name: Cheap\n    when: {unit_price_below: 9.999}\n    then: {}\n"
     )
-    assert where(error) == (11, 29)
+    assert where(error) == (11, 30)
     assert error.message.startswith("rule `Cheap`: `when.unit_price_below`: `9.999` has more")
 
 
@@ -205,7 +205,7 @@ def test_money_decimals_are_checked_in_rule_conditions_too() -> None:
     [
         ("resolutions: [exchange, refnd]\n", (9, 25)),
         ("fees: {waive_for: [refnd]}\n", (9, 20)),
-        ("rules:\n  - {name: R, then: {resolutions: [refnd]}}\n", (10, 35)),
+        ("rules:\n  - {name: R, then: {resolutions: [refnd]}}\n", (10, 36)),
     ],
 )
 def test_unknown_resolution(snippet: str, position: tuple[int, int]) -> None:
@@ -249,7 +249,7 @@ def test_unknown_condition_and_effect_keys() -> None:
 
 @pytest.mark.parametrize(
     ("value", "column"),
-    [("2025-02-30", 38), ("2025-13-01", 38), ("next week", 38), ("20250101", 38)],
+    [("2025-02-30", 44), ("2025-13-01", 44), ("next week", 44), ("20250101", 44)],
 )
 def test_bad_dates(value: str, column: int) -> None:
     error = only_error(
@@ -344,9 +344,9 @@ def test_every_error_is_reported_at_once_in_file_order() -> None:
         (4, 1),
         (6, 40),
         (9, 19),
-        (11, 33),
-        (11, 58),
-        (12, 11),
+        (11, 34),
+        (11, 61),
+        (12, 12),
         (12, 22),
     ]
     assert len({e.message for e in errors}) == 8

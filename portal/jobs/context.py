@@ -1,0 +1,38 @@
+"""What every job receives: the database, settings, a clock and the integrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from portal.db import Database
+from portal.models.base import utcnow
+from portal.notify.mailer import Mailer, MailboxMailer, SmtpMailer
+from portal.settings import Settings
+
+
+@dataclass
+class JobContext:
+    db: Database
+    settings: Settings
+    mailer: Mailer
+    now: Callable[[], datetime] = utcnow
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> dict[str, Any]:
+        """Branding for templates rendered by jobs (e-mails, slips)."""
+        s = self.settings
+        return {"name": s.store_name, "logo_url": s.store_logo_url,
+                "brand_color": s.brand_color, "support_email": s.support_email}
+
+
+def build_context(settings: Settings, db: Database, **overrides: Any) -> JobContext:
+    mailer: Mailer = (
+        SmtpMailer(db, settings.smtp_url, settings.mail_from)
+        if settings.smtp_url
+        else MailboxMailer(db)
+    )
+    return JobContext(db=db, settings=settings, mailer=overrides.pop("mailer", mailer), **overrides)

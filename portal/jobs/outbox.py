@@ -1,0 +1,110 @@
+"""The transactional outbox: side effects are rows written with the change that causes them.
+
+``enqueue`` adds a row in the caller's transaction (it never commits), so a side effect
+exists if and only if its cause was committed. The dispatcher later hands due rows to arq
+or to the in-process runner; ``run_message`` executes one row's job exactly once in effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.models.base import utcnow
+from portal.models.outbox import OutboxMessage
+
+logger = logging.getLogger("portal.outbox")
+
+BACKOFF_BASE_SECONDS = 5
+BACKOFF_MAX_SECONDS = 3600
+
+
+async def enqueue(
+    session: AsyncSession,
+    job: str,
+    payload: dict[str, Any],
+    *,
+    key: str,
+    run_at: datetime | None = None,
+    max_attempts: int = 8,
+) -> OutboxMessage | None:
+    """Queue ``job(payload)`` in the caller's transaction; the same ``key`` is queued once.
+
+    ``key`` names the effect (``"label:RMA-123"``, ``"email:return_created:42"``), so a
+    retried request or a double click cannot queue the same effect twice. Returns the new
+    row, or None when that key was queued before.
+    """
+    from portal.jobs.registry import JOBS
+
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}")
+    existing = (
+        await session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
+    ).first()
+    if existing is not None:
+        return None
+    message = OutboxMessage(job=job, payload=payload, dedupe_key=key, max_attempts=max_attempts,
+                            next_attempt_at=run_at or utcnow())
+    session.add(message)
+    await session.flush()
+    return message
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter: 5 s, 10 s, 20 s … capped at an hour."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
+
+
+async def run_message(ctx: Any, message_id: int) -> str:
+    """Run one outbox row's job. Safe to call twice: a finished row is not run again.
+
+    The job runs outside the row lock (it may call slow providers); the row is then
+    marked done or, on error, scheduled for retry with backoff, or dead when out of tries.
+    """
+    from portal.jobs.registry import JOBS
+
+    db = ctx.db
+    async with db.session() as session:
+        message = await session.get(OutboxMessage, message_id)
+        if message is None:
+            return "missing"
+        if message.status in ("done", "dead"):
+            return message.status
+        job, payload = message.job, dict(message.payload)
+    try:
+        await JOBS[job](ctx, message_id=message_id, **payload)
+    except Exception as exc:  # every failure is recorded on the row, never lost
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        logger.warning("job failed", extra={"fields": {"job": job, "message_id": message_id,
+                                                       "error": error}})
+        async with db.session() as session:
+            message = await session.get(OutboxMessage, message_id, with_for_update=True)
+            if message is None or message.status == "done":
+                return "done"
+            message.attempts += 1
+            message.last_error = error + "\n" + "".join(traceback.format_tb(exc.__traceback__))[-4000:]
+            if message.attempts >= message.max_attempts or getattr(exc, "retryable", True) is False:
+                message.status = "dead"
+            else:
+                message.status = "pending"
+                message.next_attempt_at = ctx.now() + backoff(message.attempts)
+            session.add(message)
+            await session.commit()
+            return message.status
+    async with db.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status != "done")
+            .values(status="done", done_at=utcnow(), attempts=OutboxMessage.attempts + 1,
+                    last_error=None)
+        )
+        await session.commit()
+    return "done"

@@ -1,0 +1,1 @@
+"""E-mail to shoppers and staff: templates, the SMTP sender and the local mailbox."""

@@ -1,0 +1,41 @@
+"""E-mails rendered from ``templates/email/<name>.html``: one file, three blocks.
+
+Each template defines ``subject``, ``text`` and ``html`` blocks, so the plain-text and
+HTML versions of a message live side by side and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from portal.money.currency import format_money
+from portal.notify.mailer import Email
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+    )
+    env.filters["money"] = lambda amount, currency="USD": format_money(int(amount), currency)
+    return env
+
+
+def render_email(name: str, to: str, context: dict[str, Any],
+                 return_id: int | None = None) -> Email:
+    template = _environment().get_template(f"email/{name}.html")
+    ctx = template.new_context(context)
+
+    def block(block_name: str) -> str:
+        return "".join(template.blocks[block_name](ctx)).strip()
+
+    return Email(to=to, subject=" ".join(block("subject").split()), text=block("text") + "\n",
+                 html=block("html"), template=name, return_id=return_id)
