@@ -17,6 +17,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal.db import Database
+from portal.jobs.context import build_context
+from portal.jobs.runner import InProcessRunner
 from portal.money.currency import format_money
 from portal.settings import Settings, load_settings
 from portal.stores import make_root_store, make_store_registry
@@ -68,13 +70,23 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     root_store = make_root_store(db, settings.redis_url)
     secure_cookies = settings.base_url.startswith("https://")
 
+    runner = (
+        InProcessRunner(build_context(settings, db))
+        if settings.inprocess_jobs and not settings.redis_url
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if check_migrations:
             await db.ensure_migrated()
+        if runner is not None:
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await db.dispose()
 
     sessions = RotatingSessionConfig(
@@ -130,4 +142,5 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.runner = runner
     return app

@@ -98,14 +98,17 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option("--check", is_flag=True, help="Exit 0 if a worker reported healthy recently.")
+def worker(check: bool) -> None:
     """Run the arq background worker (needs PORTAL_REDIS_URL)."""
-    from arq.worker import run_worker
+    from arq.worker import Worker, check_health
 
-    from portal.jobs.worker import WorkerSettings, redis_settings
+    from portal.jobs.worker import redis_settings, worker_settings
 
-    WorkerSettings.redis_settings = redis_settings()  # type: ignore[attr-defined]
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    settings = _settings()
+    if check:
+        raise SystemExit(check_health(redis_settings(settings), None))
+    Worker(**worker_settings(settings)).run()
 
 
 @main.command()

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(default=10, ge=1)
     lookup_attempts_per_minute: int = Field(default=10, ge=1)
     web_workers: int = Field(default=1, ge=1, le=64)
+    job_timeout_seconds: int = Field(default=300, ge=1)
+    dispatch_poll_ms: int = Field(default=200, ge=10, le=60_000)
+    job_modules: str = ""
+    inprocess_jobs: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 

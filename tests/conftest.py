@@ -145,6 +145,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         redis_url=REDIS_URL if USE_REDIS else None,
         base_url="http://testserver.local",
         log_level="WARNING",
+        inprocess_jobs=False,  # tests drain the outbox explicitly (see the `jobs` fixture)
     )
 
 
@@ -179,3 +180,14 @@ async def submit_form(
     page = await client.get(form_page)
     assert page.status_code < 400, page.text
     return await client.post(action, data={**data, "_csrf_token": csrf_token(client)}, **kwargs)
+
+
+@pytest.fixture
+async def jobs(settings: Settings, db: Database):
+    """Runs queued side effects on demand: ``await jobs.drain()``."""
+    from portal.jobs.context import build_context
+    from portal.jobs.runner import InProcessRunner
+
+    runner = InProcessRunner(build_context(settings, db))
+    yield runner
+    await runner.stop()

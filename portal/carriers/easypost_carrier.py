@@ -189,11 +189,13 @@ class EasyPostCarrier:
         except CarrierError as exc:
             # Postage is paid but we hold no label: refund it so a retried job can start over
             # cleanly instead of leaving a paid, unusable label behind.
-            self._compensate(bought.id, exc)
-            raise CarrierUnavailable(
-                f"label for {bought.id} could not be fetched; the shipment was voided: "
+            voided = self._compensate(bought.id, exc)
+            raise type(exc)(
+                f"label for {bought.id} could not be fetched "
+                f"({'shipment voided' if voided else 'VOID FAILED, refund it by hand'}): "
                 f"{exc.message}",
                 code=exc.code,
+                retryable=exc.retryable,
             ) from exc
 
         selected = bought.get("selected_rate") or rate
@@ -293,11 +295,13 @@ class EasyPostCarrier:
         assert last is not None
         raise last
 
-    def _compensate(self, shipment_id: str, cause: CarrierError) -> None:
+    def _compensate(self, shipment_id: str, cause: CarrierError) -> bool:
         try:
             self._client.shipment.refund(shipment_id)
         except Exception:
             log.exception("could not void %s after label fetch failure (%s)", shipment_id, cause)
+            return False
+        return True
 
     def void_label(self, shipment_id: str) -> bool:
         """Refund the shipment's postage. True when EasyPost accepted (or already had)

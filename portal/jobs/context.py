@@ -9,7 +9,7 @@ from typing import Any
 
 from portal.db import Database
 from portal.models.base import utcnow
-from portal.notify.mailer import Mailer, MailboxMailer, SmtpMailer
+from portal.notify.mailer import MailboxMailer, Mailer, SmtpMailer
 from portal.settings import Settings
 
 
@@ -25,8 +25,12 @@ class JobContext:
     def store(self) -> dict[str, Any]:
         """Branding for templates rendered by jobs (e-mails, slips)."""
         s = self.settings
-        return {"name": s.store_name, "logo_url": s.store_logo_url,
-                "brand_color": s.brand_color, "support_email": s.support_email}
+        return {
+            "name": s.store_name,
+            "logo_url": s.store_logo_url,
+            "brand_color": s.brand_color,
+            "support_email": s.support_email,
+        }
 
 
 def build_context(settings: Settings, db: Database, **overrides: Any) -> JobContext:

@@ -50,8 +50,13 @@ async def enqueue(
     ).first()
     if existing is not None:
         return None
-    message = OutboxMessage(job=job, payload=payload, dedupe_key=key, max_attempts=max_attempts,
-                            next_attempt_at=run_at or utcnow())
+    message = OutboxMessage(
+        job=job,
+        payload=payload,
+        dedupe_key=key,
+        max_attempts=max_attempts,
+        next_attempt_at=run_at or utcnow(),
+    )
     session.add(message)
     await session.flush()
     return message
@@ -83,14 +88,17 @@ async def run_message(ctx: Any, message_id: int) -> str:
         await JOBS[job](ctx, message_id=message_id, **payload)
     except Exception as exc:  # every failure is recorded on the row, never lost
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        logger.warning("job failed", extra={"fields": {"job": job, "message_id": message_id,
-                                                       "error": error}})
+        logger.warning(
+            "job failed", extra={"fields": {"job": job, "message_id": message_id, "error": error}}
+        )
         async with db.session() as session:
             message = await session.get(OutboxMessage, message_id, with_for_update=True)
             if message is None or message.status == "done":
                 return "done"
             message.attempts += 1
-            message.last_error = error + "\n" + "".join(traceback.format_tb(exc.__traceback__))[-4000:]
+            message.last_error = (
+                error + "\n" + "".join(traceback.format_tb(exc.__traceback__))[-4000:]
+            )
             if message.attempts >= message.max_attempts or getattr(exc, "retryable", True) is False:
                 message.status = "dead"
             else:
@@ -103,8 +111,99 @@ async def run_message(ctx: Any, message_id: int) -> str:
         await session.exec(  # type: ignore[call-overload]
             sa.update(OutboxMessage)
             .where(OutboxMessage.id == message_id, OutboxMessage.status != "done")
-            .values(status="done", done_at=utcnow(), attempts=OutboxMessage.attempts + 1,
-                    last_error=None)
+            .values(
+                status="done",
+                done_at=utcnow(),
+                attempts=OutboxMessage.attempts + 1,
+                last_error=None,
+            )
         )
         await session.commit()
     return "done"
+
+
+async def retry_message(session: AsyncSession, message_id: int, actor: str) -> OutboxMessage:
+    """An operator retries a failed or dead row now, with a few more tries."""
+    from portal.audit import record
+
+    message = await session.get(OutboxMessage, message_id)
+    if message is None or message.status == "done":
+        raise LookupError("That job is not waiting or failed.")
+    previous = message.status
+    message.status = "pending"
+    message.next_attempt_at = utcnow()
+    message.max_attempts = max(message.max_attempts, message.attempts + 3)
+    session.add(message)
+    await record(
+        session,
+        actor,
+        "outbox_message",
+        message.id,
+        "retried",
+        from_state=previous,
+        to_state="pending",
+    )
+    await session.commit()
+    return message
+
+
+async def discard_message(
+    session: AsyncSession, message_id: int, actor: str, reason: str
+) -> OutboxMessage:
+    """An operator gives up on a row: it is never run again, and the reason is kept."""
+    from portal.audit import record
+
+    if not reason.strip():
+        raise ValueError("Say why the job is discarded.")
+    message = await session.get(OutboxMessage, message_id)
+    if message is None or message.status == "done":
+        raise LookupError("That job is not waiting or failed.")
+    previous = message.status
+    message.status = "dead"
+    message.max_attempts = message.attempts
+    message.last_error = f"Discarded by {actor}: {reason.strip()}\n\n{message.last_error or ''}"
+    session.add(message)
+    await record(
+        session,
+        actor,
+        "outbox_message",
+        message.id,
+        "discarded",
+        from_state=previous,
+        to_state="dead",
+        reason=reason,
+    )
+    await session.commit()
+    return message
+
+
+async def outbox_overview(session: AsyncSession, limit: int = 100) -> dict[str, Any]:
+    """Counts by state, and the rows an operator should look at."""
+    counts = dict(
+        (
+            await session.exec(  # type: ignore[call-overload]
+                sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
+            )
+        ).all()
+    )
+    failing = (
+        await session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+        )
+    ).all()
+    dead = (
+        await session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "dead")
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)  # type: ignore[union-attr]
+        )
+    ).all()
+    return {
+        "counts": {s: counts.get(s, 0) for s in ("pending", "sent", "done", "dead")},
+        "failing": list(failing),
+        "dead": list(dead),
+    }

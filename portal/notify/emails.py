@@ -29,13 +29,20 @@ def _environment() -> Environment:
     return env
 
 
-def render_email(name: str, to: str, context: dict[str, Any],
-                 return_id: int | None = None) -> Email:
+def render_email(
+    name: str, to: str, context: dict[str, Any], return_id: int | None = None
+) -> Email:
     template = _environment().get_template(f"email/{name}.html")
     ctx = template.new_context(context)
 
     def block(block_name: str) -> str:
         return "".join(template.blocks[block_name](ctx)).strip()
 
-    return Email(to=to, subject=" ".join(block("subject").split()), text=block("text") + "\n",
-                 html=block("html"), template=name, return_id=return_id)
+    return Email(
+        to=to,
+        subject=" ".join(block("subject").split()),
+        text=block("text") + "\n",
+        html=block("html"),
+        template=name,
+        return_id=return_id,
+    )

@@ -43,9 +43,18 @@ async def _already_sent(db: Database, key: str) -> bool:
 
 async def _record(db: Database, email: Email, key: str, transport: str) -> bool:
     async with db.session() as session:
-        session.add(MailMessage(to=email.to, subject=email.subject, text_body=email.text,
-                                html_body=email.html, template=email.template,
-                                return_id=email.return_id, dedupe_key=key, transport=transport))
+        session.add(
+            MailMessage(
+                to=email.to,
+                subject=email.subject,
+                text_body=email.text,
+                html_body=email.html,
+                template=email.template,
+                return_id=email.return_id,
+                dedupe_key=key,
+                transport=transport,
+            )
+        )
         try:
             await session.commit()
         except IntegrityError:
@@ -90,8 +99,13 @@ class SmtpMailer:
         message.set_content(email.text)
         message.add_alternative(email.html, subtype="html")
         await aiosmtplib.send(
-            message, hostname=self.host, port=self.port, username=self.username,
-            password=self.password, use_tls=self.use_tls, start_tls=None if self.use_tls else True,
+            message,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.use_tls,
+            start_tls=None if self.use_tls else True,
             timeout=30,
         )
         await _record(self.db, email, key, "smtp")

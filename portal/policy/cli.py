@@ -14,6 +14,7 @@ Nothing but the decision is ever written to stdout.
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def evaluate_command(policy_file: str, request_file: str, compact: bool) -> None
     compiled = compile_policy(loaded, policy_sha256(text))
     try:
         if request_file == "-":
-            raw = click.get_text_stream("stdin").read()
+            raw = sys.stdin.read()
         else:
             raw = Path(request_file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -377,6 +377,11 @@ class Fees(_Model):
     label_fee: Money = 0
     waive_for: tuple[Resolution, ...] = ()
 
+    @field_validator("waive_for", mode="before")
+    @classmethod
+    def _empty_when_blank(cls, value: Any) -> Any:
+        return () if value is None else value
+
 
 class Warehouse(_Model):
     """A place returns ship to."""
@@ -390,6 +395,11 @@ class Approval(_Model):
 
     auto_approve_refunds_below: Money | None = None
     always_review_customer_tags: tuple[Text, ...] = ()
+
+    @field_validator("always_review_customer_tags", mode="before")
+    @classmethod
+    def _empty_when_blank(cls, value: Any) -> Any:
+        return () if value is None else value
 
 
 class Timelines(_Model):
@@ -501,6 +511,12 @@ class Policy(_Model):
             return handler(data)
         finally:
             _CURRENCY.reset(token)
+
+    @field_validator("extensions", "rules", mode="before")
+    @classmethod
+    def _empty_when_blank(cls, value: Any) -> Any:
+        # `rules:` with every rule commented out means "no rules", not an error.
+        return () if value is None else value
 
     @field_validator("currency")
     @classmethod

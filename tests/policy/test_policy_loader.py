@@ -399,3 +399,9 @@ def test_yaml_anchors_and_merge_keys_work() -> None:
 def test_example_policies_load(policies_dir: Path, name: str) -> None:
     policy, _ = load_policy_file(policies_dir / name)
     assert policy.rules, "example policies demonstrate rules"
+
+
+def test_blank_optional_lists_mean_none() -> None:
+    policy = load_policy(BASE + "rules:\n  # - {name: Later, then: {}}\nextensions:\n")
+    assert policy.rules == ()
+    assert policy.extensions == ()
