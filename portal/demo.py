@@ -488,12 +488,22 @@ def demo_orders(now: datetime, count: int = 200) -> list[OrderIn]:
     return orders
 
 
+async def _seed_returns(session: AsyncSession, now: datetime) -> None:
+    """A dozen past returns in several states, made by the returns domain itself."""
+    from portal.returns.demo import seed_demo_returns
+    from portal.returns.links import LinkSigner
+    from portal.settings import load_settings
+
+    await seed_demo_returns(session, LinkSigner(load_settings().ensure_secret_key()), now)
+
+
 async def seed_demo(session: AsyncSession, now: datetime | None = None) -> DemoSummary:
     """Seed once: a database that already has products is left as it is."""
     if (await session.exec(select(Product.id).limit(1))).first() is None:
         await upsert_products(session, demo_products(), actor="demo")
         await import_orders(session, demo_orders(now or utcnow()), actor="demo")
     await ensure_default_policy(session)
+    await _seed_returns(session, now or utcnow())
     for email, password, roles, name in DEMO_LOGINS:
         if (await session.exec(select(StaffUser).where(StaffUser.email == email))).first() is None:
             await create_user(session, email, password, roles, name=name)

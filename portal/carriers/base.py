@@ -168,7 +168,7 @@ class TrackingEvent:
 @dataclass(frozen=True, slots=True)
 class TrackingUpdate:
     """The state of a parcel as of `occurred_at` (the newest event, or the carrier's update
-    time when it has no events)."""
+    time when it has no events). `events` are oldest first."""
 
     tracking_code: str
     status: TrackingStatus

@@ -123,17 +123,27 @@ def _is_address_error(exc: ep_errors.ApiError) -> bool:
     return False
 
 
-def httpx_label_fetcher(timeout: float = 30.0) -> Callable[[str], bytes]:
-    """Production label downloader: follows EasyPost's storage URL (and its redirects)."""
+def httpx_label_fetcher(
+    timeout: float = 30.0, client: httpx.Client | None = None
+) -> Callable[[str], bytes]:
+    """Production label downloader: follows EasyPost's storage URL (and its redirects).
+
+    `client` lets the caller share a connection pool (or, in tests, a mock transport).
+    """
 
     def fetch(url: str) -> bytes:
         if not url.startswith("https://"):
             raise CarrierError(f"refusing to download a label over a non-https URL: {url}")
         try:
-            response = httpx.get(url, follow_redirects=True, timeout=timeout)
+            if client is not None:
+                response = client.get(url, follow_redirects=True, timeout=timeout)
+            else:
+                response = httpx.get(url, follow_redirects=True, timeout=timeout)
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
-            retryable = exc.response.status_code >= 500 or exc.response.status_code == 429
+            status = exc.response.status_code
+            # 404 included: a freshly written label file can lag behind the purchase.
+            retryable = status >= 500 or status in (404, 408, 429)
             raise CarrierError(f"label download failed: {exc}", retryable=retryable) from exc
         except httpx.HTTPError as exc:
             raise CarrierUnavailable(f"label download failed: {exc}") from exc

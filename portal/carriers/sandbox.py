@@ -81,7 +81,7 @@ _LABEL_TEMPLATE = """<!doctype html>
     {% for line in from_address.lines() %}<div>{{ line }}</div>{% endfor %}
   </div>
   <div class="svc">
-    <div class="svc-letter">R</div>
+    <div class="svc-letter">{{ "R" if is_return else "G" }}</div>
     <div class="caption">{{ carrier }} {{ service }}</div>
   </div>
 </div>
@@ -90,7 +90,7 @@ _LABEL_TEMPLATE = """<!doctype html>
   <div class="to-name">{{ to_address.name }}</div>
   {% for line in to_address.lines() %}<div>{{ line }}</div>{% endfor %}
 </div>
-<div class="service">SANDBOX POST {{ service | upper }} &middot; RETURN</div>
+<div class="service">SANDBOX POST {{ service | upper }}{% if is_return %} &middot; RETURN{% endif %}</div>
 <div class="tracking">
   <div class="caption">TRACKING #</div>
   {{ tracking_svg | safe }}
@@ -205,6 +205,7 @@ class SandboxCarrier:
             tracking_svg=code128_svg(tracking_code, height_mm=16, max_width_mm=92),
             rma_svg=code128_svg(req.reference, height_mm=9, module_mm=0.3, max_width_mm=48),
             reference=req.reference,
+            is_return=req.is_return,
             from_address=req.from_address,
             to_address=req.to_address,
             carrier=self.carrier_name,

@@ -72,10 +72,16 @@ def stylesheet_from_file(path: Path) -> weasyprint.CSS:
     )
 
 
+def stylesheet_from_string_uncached(css: str) -> weasyprint.CSS:
+    """Parse a stylesheet string with the shared font config (callers choose the caching)."""
+    return weasyprint.CSS(string=css, font_config=font_config(), url_fetcher=LocalOnlyFetcher())
+
+
 @functools.cache
 def stylesheet_from_string(css: str) -> weasyprint.CSS:
-    """Parse a constant stylesheet string once per process."""
-    return weasyprint.CSS(string=css, font_config=font_config(), url_fetcher=LocalOnlyFetcher())
+    """Parse a constant stylesheet string once per process (for module constants only:
+    the cache is unbounded)."""
+    return stylesheet_from_string_uncached(css)
 
 
 def render_pdf_with_pages(

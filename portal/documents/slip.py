@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 
@@ -102,8 +102,28 @@ def _environment() -> jinja2.Environment:
 
 
 def _colour(value: str | None) -> str:
-    # The colour is written into a <style> block, where HTML escaping does not protect us.
+    # The colour is written into CSS, where HTML escaping does not protect us.
     return value if value and _COLOUR.match(value) else DEFAULT_PRIMARY_COLOUR
+
+
+def brand_css(colour: str, page_size: str) -> str:
+    """The per-brand part of the slip's CSS (validated colour, known page size only)."""
+    colour = _colour(colour)
+    if page_size not in ("letter", "A4"):
+        raise ValueError("page_size must be 'letter' or 'A4'")
+    return (
+        f"@page {{ size: {page_size}; }}\n"
+        f".brand-name, .instructions h2 {{ color: {colour}; }}\n"
+        f".head {{ border-bottom-color: {colour}; }}\n"
+        f".items th {{ background: {colour}; }}\n"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _brand_stylesheet(colour: str, page_size: str) -> Any:
+    from portal.documents.pdf import stylesheet_from_string_uncached
+
+    return stylesheet_from_string_uncached(brand_css(colour, page_size))
 
 
 def slip_html(slip: SlipData) -> str:
@@ -113,8 +133,6 @@ def slip_html(slip: SlipData) -> str:
     template = _environment().get_template("packing_slip.html")
     return template.render(
         slip=slip,
-        colour=_colour(slip.brand.primary_colour),
-        page_size=slip.page_size,
         logo_url=static_url(slip.brand.logo_url),
         rma_barcode=code128_img(slip.rma, height_mm=11, module_mm=0.3, max_width_mm=70),
         qr_code=qr_img(slip.status_url, size_mm=24),
@@ -127,7 +145,11 @@ def render_packing_slip_with_pages(slip: SlipData) -> tuple[bytes, int]:
     """The slip PDF and its page count."""
     from portal.documents.pdf import render_pdf_with_pages, stylesheet_from_file
 
-    return render_pdf_with_pages(slip_html(slip), [stylesheet_from_file(_SLIP_CSS)])
+    stylesheets = [
+        stylesheet_from_file(_SLIP_CSS),
+        _brand_stylesheet(_colour(slip.brand.primary_colour), slip.page_size),
+    ]
+    return render_pdf_with_pages(slip_html(slip), stylesheets)
 
 
 def render_packing_slip(slip: SlipData) -> bytes:

@@ -39,17 +39,17 @@ class InProcessRunner:
         self._wake = asyncio.Event()
 
     async def _submit(self, message: OutboxMessage) -> None:
-        await self._slots.acquire()
+        # Never wait here: the dispatcher holds the row locks until it returns.
         task = asyncio.create_task(self._run(message.id))  # type: ignore[arg-type]
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _run(self, message_id: int) -> str:
-        try:
-            return await run_message(self.ctx, message_id)
-        finally:
-            self._slots.release()
-            self._wake.set()
+        async with self._slots:
+            try:
+                return await run_message(self.ctx, message_id)
+            finally:
+                self._wake.set()
 
     def wake(self) -> None:
         """Dispatch now instead of at the next poll (after a commit that queued work)."""

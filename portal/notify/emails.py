@@ -1,7 +1,7 @@
-"""E-mails rendered from ``templates/email/<name>.html``: one file, three blocks.
+"""E-mails rendered from ``templates/email/<name>.html``: one file, three parts.
 
-Each template defines ``subject``, ``text`` and ``html`` blocks, so the plain-text and
-HTML versions of a message live side by side and cannot drift apart.
+Each template defines ``subject``, ``text`` and ``content`` blocks (the layout wraps the
+content in HTML), so the plain-text and HTML versions of a message live side by side.
 """
 
 from __future__ import annotations
@@ -33,16 +33,15 @@ def render_email(
     name: str, to: str, context: dict[str, Any], return_id: int | None = None
 ) -> Email:
     template = _environment().get_template(f"email/{name}.html")
-    ctx = template.new_context(context)
 
-    def block(block_name: str) -> str:
-        return "".join(template.blocks[block_name](ctx)).strip()
+    def part(which: str) -> str:
+        return template.render({**context, "part": which}).strip()
 
     return Email(
         to=to,
-        subject=" ".join(block("subject").split()),
-        text=block("text") + "\n",
-        html=block("html"),
+        subject=" ".join(part("subject").split()),
+        text=part("text") + "\n",
+        html=part("html"),
         template=name,
         return_id=return_id,
     )

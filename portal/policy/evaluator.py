@@ -159,7 +159,8 @@ def _all_of(preds: list[Pred]) -> Pred | None:
     chain = tuple(preds)
 
     def every(c: _Ctx) -> bool:
-        for p in chain:
+        # A plain loop: measurably faster than all() over a generator on this hot path.
+        for p in chain:  # noqa: SIM110
             if not p(c):
                 return False
         return True
@@ -268,7 +269,7 @@ def _compile_conditions(cond: Conditions | None, part: str = "all") -> Pred | No
             alternatives = tuple(s for s in subs if s is not None)
 
             def some(c: _Ctx) -> bool:
-                for p in alternatives:
+                for p in alternatives:  # noqa: SIM110 (faster than any() + generator)
                     if p(c):
                         return True
                 return False
@@ -442,11 +443,13 @@ def evaluate(compiled: CompiledPolicy, request: EvaluationRequest) -> Decision:
                 f"(use one of: {', '.join(sorted(reasons))})"
             )
         if item.line_id not in lines_by_id:
-            raise RequestError(f"items[{index}].line_id {item.line_id!r} is not a line of this order")
+            raise RequestError(
+                f"items[{index}].line_id {item.line_id!r} is not a line of this order"
+            )
         if item.quantity < 1:
             raise RequestError(f"items[{index}].quantity must be at least 1")
 
-    if order.currency != compiled.currency:
+    if order.currency != compiled.currency and order.currency.upper() != compiled.currency:
         message = (
             f"This order was paid in {order.currency}, but this return policy only covers "
             f"orders paid in {compiled.currency}."

@@ -362,17 +362,20 @@ def _cross_checks(data: dict[str, Any]) -> list[tuple[Path_, str]]:
                 first_use[name] = index
         then = rule.get("then")
         destination = then.get("destination") if isinstance(then, dict) else None
-        if isinstance(destination, str) and warehouse_ids is not None:
-            if destination not in warehouse_ids:
-                hint = _suggest(destination, warehouse_ids) or (
-                    "; known warehouses: " + ", ".join(warehouse_ids)
+        if (
+            isinstance(destination, str)
+            and warehouse_ids is not None
+            and destination not in warehouse_ids
+        ):
+            hint = _suggest(destination, warehouse_ids) or (
+                "; known warehouses: " + ", ".join(warehouse_ids)
+            )
+            problems.append(
+                (
+                    ("rules", index, "then", "destination"),
+                    f"{label}: unknown warehouse `{destination}` in `destination`{hint}",
                 )
-                problems.append(
-                    (
-                        ("rules", index, "then", "destination"),
-                        f"{label}: unknown warehouse `{destination}` in `destination`{hint}",
-                    )
-                )
+            )
         if isinstance(reasons, list):
             for path, code in _condition_reason_codes(rule.get("when"), ("rules", index, "when")):
                 if code not in codes:

@@ -176,7 +176,9 @@ def _int(
     return value
 
 
-def _timestamp(src: Mapping[str, Any], key: str, path: str, p: _Problems, *, required: bool):
+def _timestamp(
+    src: Mapping[str, Any], key: str, path: str, p: _Problems, *, required: bool
+) -> datetime | None:
     value = src.get(key)
     if value is None:
         if required:

@@ -18,8 +18,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")  # Playwright's sync API holds the main thread's event loop:
+def browser() -> Iterator[object]:  # release it before the async tests of other modules run
     executable = chromium_path()
     if executable is None:
         unavailable("Debian chromium is not installed (apt-get install chromium)")

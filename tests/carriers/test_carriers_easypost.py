@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from portal.carriers import Carrier
@@ -18,7 +19,12 @@ from portal.carriers.base import (
     NoRates,
     TrackingStatus,
 )
-from portal.carriers.easypost_carrier import EasyPostCarrier, map_status, to_minor_units
+from portal.carriers.easypost_carrier import (
+    EasyPostCarrier,
+    httpx_label_fetcher,
+    map_status,
+    to_minor_units,
+)
 
 SHIPMENT_ID = "shp_16578f588f9546ec914afd2474e24ff5"
 REFUND_SHIPMENT_ID = "shp_700d2963c43b4847883c955eeb846b13"
@@ -92,7 +98,9 @@ def test_lowest_rate_is_bought_without_preferences(replay, fetcher, label_reques
     replay.load("test_shipment_lowest_rate")
     created = recorded("test_shipment_lowest_rate", 0)
     # That cassette records only the creation; answer the purchase with a recorded purchase.
-    replay.inject("POST", f"/v2/shipments/{created['id']}/buy", body=recorded("test_shipment_buy", 1))
+    replay.inject(
+        "POST", f"/v2/shipments/{created['id']}/buy", body=recorded("test_shipment_buy", 1)
+    )
 
     make_carrier(replay, fetcher).buy_label(label_request)
 
@@ -125,6 +133,27 @@ def test_preferences_choose_the_rate(
 
     buy = replay.received("POST", f"/v2/shipments/{SHIPMENT_ID}/buy")[0]
     assert buy.json == {"rate": {"id": recorded_rates(recorded)[expected_service]["id"]}}
+
+
+def test_carrier_preference_order_among_available_carriers(
+    replay, fetcher, label_request, recorded
+):
+    created = recorded("test_shipment_create", 0)
+    fedex = dict(
+        created["rates"][0], id="rate_fedex_ground", carrier="FedEx", service="FEDEX_GROUND"
+    )
+    fedex["rate"] = "9.00"
+    created["rates"].append(fedex)
+    replay.inject("POST", "/v2/shipments", status=201, body=created)
+    replay.inject(
+        "POST", f"/v2/shipments/{created['id']}/buy", body=recorded("test_shipment_buy", 1)
+    )
+    request = dataclasses.replace(label_request, preferred_carriers=("FedEx", "USPS"))
+
+    make_carrier(replay, fetcher).buy_label(request)
+
+    buy = replay.received("POST", f"/v2/shipments/{created['id']}/buy")[0]
+    assert buy.json == {"rate": {"id": "rate_fedex_ground"}}  # preferred, though dearer
 
 
 def test_pdf_label_is_kept_as_is(replay, make_fetcher, label_request):
@@ -186,7 +215,7 @@ def test_no_rates(replay, fetcher, label_request, recorded):
             {
                 "code": "ADDRESS.VERIFY.FAILURE",
                 "message": "Unable to verify address.",
-                "errors": [{"field": "address", "message": "Address not found"}],
+                "errors": [],
             },
             AddressInvalid,
             False,
@@ -213,9 +242,7 @@ def test_no_rates(replay, fetcher, label_request, recorded):
         (503, {"code": "SERVICE.UNAVAILABLE", "message": "Down"}, CarrierUnavailable, True),
     ],
 )
-def test_api_errors_are_mapped(
-    replay, fetcher, label_request, status, error, expected, retryable
-):
+def test_api_errors_are_mapped(replay, fetcher, label_request, status, error, expected, retryable):
     replay.inject("POST", "/v2/shipments", status=status, body={"error": error})
     with pytest.raises(CarrierError) as caught:
         make_carrier(replay, fetcher).buy_label(label_request)
@@ -241,7 +268,7 @@ def test_timeout_is_retryable(replay, fetcher, label_request):
     assert caught.value.retryable is True
 
 
-def test_connection_refused_is_retryable(fetcher, label_request, easypost_fixtures):
+def test_connection_refused_is_retryable(fetcher, label_request):
     import socket
 
     with socket.socket() as probe:  # a port nobody listens on
@@ -370,3 +397,31 @@ def test_request_defaults_idempotency_key_from_reference(label_request):
     )
     assert bare.idempotency_key == "label:RMA-9"
     assert bare.from_address.country == "US"
+
+
+def test_production_fetcher_follows_redirects_without_network(png_label):
+    seen = []
+
+    def storage(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/label.png":
+            return httpx.Response(302, headers={"Location": "https://files.example/signed.png"})
+        return httpx.Response(200, content=png_label)
+
+    client = httpx.Client(transport=httpx.MockTransport(storage))
+    fetch = httpx_label_fetcher(client=client)
+    assert fetch("https://files.example/label.png") == png_label
+    assert seen == ["https://files.example/label.png", "https://files.example/signed.png"]
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(403, False), (404, True), (503, True)])
+def test_production_fetcher_errors(status, retryable):
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    with pytest.raises(CarrierError) as caught:
+        httpx_label_fetcher(client=client)("https://files.example/label.png")
+    assert caught.value.retryable is retryable
+
+
+def test_production_fetcher_refuses_plain_http():
+    with pytest.raises(CarrierError):
+        httpx_label_fetcher()("http://files.example/label.png")

@@ -79,8 +79,10 @@ def test_tracking_number_is_deterministic_per_idempotency_key(clock, label_reque
     assert other.tracking_code != first.tracking_code
 
 
-@pytest.mark.skipif(shutil.which("zbarimg") is None or shutil.which("pdftoppm") is None,
-                    reason="zbarimg (zbar-tools) and pdftoppm are needed to scan the barcodes")
+@pytest.mark.skipif(
+    shutil.which("zbarimg") is None or shutil.which("pdftoppm") is None,
+    reason="zbarimg (zbar-tools) and pdftoppm are needed to scan the barcodes",
+)
 def test_label_barcodes_scan(sandbox, label_request, tmp_path):
     label = sandbox.buy_label(label_request)
     (tmp_path / "label.pdf").write_bytes(label.label_pdf)
@@ -128,7 +130,9 @@ def test_pace_is_configurable(clock, label_request):
     fast = SandboxCarrier(pace=timedelta(minutes=1), now=clock)
     label = fast.buy_label(label_request)
     clock.at = T0 + timedelta(minutes=2)
-    assert fast.track(label.tracking_code, label.tracker_id).status is TrackingStatus.OUT_FOR_DELIVERY
+    assert (
+        fast.track(label.tracking_code, label.tracker_id).status is TrackingStatus.OUT_FOR_DELIVERY
+    )
 
 
 def test_clock_before_creation_stays_pre_transit(sandbox, clock, label_request):

@@ -33,7 +33,9 @@ def policy(extra: str = "", base: str = BASE_POLICY) -> CompiledPolicy:
 
 def rules(block: str, extra: str = "") -> CompiledPolicy:
     """A policy with the given `rules:` list (indented YAML items) and extra keys."""
-    return policy(textwrap.dedent(extra) + "rules:\n" + textwrap.indent(textwrap.dedent(block), "  "))
+    return policy(
+        textwrap.dedent(extra) + "rules:\n" + textwrap.indent(textwrap.dedent(block), "  ")
+    )
 
 
 def line(line_id: str = "L1", **overrides: Any) -> dict[str, Any]:

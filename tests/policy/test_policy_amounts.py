@@ -242,9 +242,7 @@ def test_return_is_eligible_when_one_line_is() -> None:
 def test_order_in_another_currency_is_ineligible_on_every_line() -> None:
     compiled = rules("- {name: Any, when: {}, then: {require_review: true}}\n", FEES)
     decision = decide(compiled, request([line("A"), line("B")], currency="EUR"))
-    message = (
-        "This order was paid in EUR, but this return policy only covers orders paid in USD."
-    )
+    message = "This order was paid in EUR, but this return policy only covers orders paid in USD."
     for only in decision["lines"]:
         assert only["eligible"] is False
         assert only["messages"] == [message]
@@ -261,9 +259,7 @@ def test_currency_code_case_does_not_matter() -> None:
 
 def test_amounts_are_never_negative_even_when_the_discount_exceeds_the_price() -> None:
     compiled = policy(FEES)
-    decision = decide(
-        compiled, request([line(unit_price=100, quantity=1, discount=500)], total=0)
-    )
+    decision = decide(compiled, request([line(unit_price=100, quantity=1, discount=500)], total=0))
     only = decision["lines"][0]
     assert only["refund_amount"] == 0
     assert only["store_credit_amount"] == 0

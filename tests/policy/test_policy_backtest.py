@@ -33,9 +33,7 @@ def test_same_policy_changes_nothing() -> None:
     assert report.lines == 4
     assert report.returns_changed == 0
     assert report.changed == []
-    assert report.refund_total_before == report.refund_total_after == (
-        (5000 - 595) + (5000 - 595)
-    )
+    assert report.refund_total_before == report.refund_total_after == ((5000 - 595) + (5000 - 595))
 
 
 def test_candidate_changes_are_counted() -> None:
@@ -101,5 +99,6 @@ def test_csv_lists_changed_returns(tmp_path: Path) -> None:
     assert "return label_fee: 595 → 700" in rows[0]["changes"]
     path = tmp_path / "changes.csv"
     report.write_csv(path)
-    assert path.read_text(encoding="utf-8") == buffer.getvalue().replace("\r\n", "\r\n")
+    with path.open(encoding="utf-8", newline="") as handle:
+        assert handle.read() == buffer.getvalue()
     assert report.counts()["returns_changed"] == 2

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from portal.policy.cli import policy
 from tests.policy.helpers import BASE_POLICY, line, request
@@ -48,7 +48,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def run(*args: str | Path, stdin: str | None = None):
+def run(*args: str | Path, stdin: str | None = None) -> Result:
     return CliRunner().invoke(policy, [str(a) for a in args], input=stdin)
 
 
@@ -148,6 +148,20 @@ def test_check_example_policies(policies_dir: Path, name: str) -> None:
     result = run("check", policies_dir / name)
     assert result.exit_code == 0, result.stderr
     assert "Rules (" in result.stdout
+    assert len(result.stdout.splitlines()) <= 30
+
+
+def test_check_summary_of_the_apparel_policy(policies_dir: Path) -> None:
+    summary = run("check", policies_dir / "default.yaml").stdout
+    assert "Window: 30 days from delivery" in summary
+    assert "Extension: orders placed 2025-11-15 to 2025-12-31 may come back until 2026-01-31" in (
+        summary
+    )
+    assert "Store credit: bonus 10% (at most USD 25.00 per return), issued instantly" in summary
+    assert "Approval: refunds below USD 150.00 are approved automatically" in summary
+    assert "6. Keep cheap damaged items: when reason is damaged and unit price below USD 15.00" in (
+        summary
+    )
 
 
 # -- a real process -------------------------------------------------------------------

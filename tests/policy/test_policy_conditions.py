@@ -68,7 +68,11 @@ CASES = [
     # 7500 - 1 over 3 units is 2499.67 per unit: below 25.00, not "at least" it
     ("{unit_price_below: 25}", request([line(unit_price=2500, quantity=3, discount=1)]), True),
     ("{unit_price_at_least: 25}", request([line(unit_price=2500, quantity=3, discount=1)]), False),
-    ("{unit_price_at_least: 24.99}", request([line(unit_price=2500, quantity=3, discount=3)]), True),
+    (
+        "{unit_price_at_least: 24.99}",
+        request([line(unit_price=2500, quantity=3, discount=3)]),
+        True,
+    ),
     ("{unit_price_at_least: 25}", request([line(unit_price=2500)]), True),
     # order total
     ("{order_total_below: 100}", request(total=9999), True),

@@ -178,7 +178,9 @@ def test_fractional_restocking_percent_rounds_half_up() -> None:
 
 
 def test_waive_fees_removes_restocking_and_label_fee() -> None:
-    compiled = rules("- {name: Members, when: {customer_tags_any: [member]}, then: {waive_fees: true}}\n", FEES)
+    compiled = rules(
+        "- {name: Members, when: {customer_tags_any: [member]}, then: {waive_fees: true}}\n", FEES
+    )
     plain = decide(compiled, request([line(unit_price=10000)]))
     assert plain["lines"][0]["restocking_fee"] == 1000
     assert plain["return"]["label_fee"] == 595

@@ -50,7 +50,9 @@ def order_line(line_id: str, sku: str, product_type: str, unit_price: int, **ext
     }
 
 
-def make_request(as_of: str, dates: tuple[str, str, str], lines: list[dict], items: list, **order):
+def make_request(
+    as_of: str, dates: tuple[str, str, str], lines: list[dict], items: list, **order: Any
+) -> dict:
     placed, fulfilled, delivered = dates
     return {
         "as_of": as_of,
@@ -71,7 +73,9 @@ def make_request(as_of: str, dates: tuple[str, str, str], lines: list[dict], ite
     }
 
 
-def eligible(line_id: str, quantity: int, deadline: str, resolutions: list[str], **fields):
+def eligible(
+    line_id: str, quantity: int, deadline: str, resolutions: list[str], **fields: Any
+) -> dict:
     base = {
         "line_id": line_id,
         "quantity": quantity,
@@ -92,7 +96,13 @@ def eligible(line_id: str, quantity: int, deadline: str, resolutions: list[str],
     return base
 
 
-def ineligible(line_id: str, quantity: int, messages: list[str], matched: list[str], deadline=None):
+def ineligible(
+    line_id: str,
+    quantity: int,
+    messages: list[str],
+    matched: list[str],
+    deadline: str | None = None,
+) -> dict:
     return {
         "line_id": line_id,
         "quantity": quantity,
@@ -111,7 +121,9 @@ def ineligible(line_id: str, quantity: int, messages: list[str], matched: list[s
     }
 
 
-def totals(eligible: bool, label_fee: int, refund: int, credit: int, approval: bool, review: bool):
+def totals(
+    eligible: bool, label_fee: int, refund: int, credit: int, approval: bool, review: bool
+) -> dict:
     return {
         "eligible": eligible,
         "label_fee": label_fee,
@@ -403,7 +415,7 @@ def test_eu_window_and_destination_by_country(
     assert (only["deadline"], only["destination"], only["matched_rules"]) == (
         deadline,
         destination,
-        matched + ["Free returns over 100 EUR"],
+        [*matched, "Free returns over 100 EUR"],
     )
     # Orders from 100 EUR return free: no label fee on the 150 EUR refund.
     assert decision["return"]["label_fee"] == 0

@@ -81,7 +81,11 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
 @pytest.mark.parametrize(
     ("snippet", "position", "text"),
     [
-        ("window:\n  days: thirty\n", (10, 9), "`window.days` must be a whole number, not `thirty`"),
+        (
+            "window:\n  days: thirty\n",
+            (10, 9),
+            "`window.days` must be a whole number, not `thirty`",
+        ),
         ("window:\n  days: 7.5\n", (10, 9), "`window.days` must be a whole number, not `7.5`"),
         ("window: {days: 10, from: shipped}\n", (9, 26), "must be one of delivered, fulfilled"),
         ("store_credit: {issue: later}\n", (9, 23), "must be one of instant, on_receipt"),
@@ -120,9 +124,7 @@ def test_rule_type_errors_name_the_rule() -> None:
 
 
 def test_unknown_warehouse_in_destination() -> None:
-    error = only_error(
-        BASE + "rules:\n  - name: West\n    then: {destination: west}\n"
-    )
+    error = only_error(BASE + "rules:\n  - name: West\n    then: {destination: west}\n")
     assert where(error) == (11, 25)
     assert error.message == (
         "rule `West`: unknown warehouse `west` in `destination` — did you mean `east`?"
@@ -183,7 +185,9 @@ def test_unknown_reason_code_in_reason_in_even_when_nested() -> None:
 def test_money_is_exact_and_limited_to_the_currency_decimals(
     currency: str, amount: str, ok: bool, minor: int | None
 ) -> None:
-    text = BASE.replace("currency: USD", f"currency: {currency}") + f"fees: {{label_fee: {amount}}}\n"
+    text = (
+        BASE.replace("currency: USD", f"currency: {currency}") + f"fees: {{label_fee: {amount}}}\n"
+    )
     if ok:
         assert load_policy(text).fees.label_fee == minor
     else:
@@ -355,9 +359,7 @@ def test_every_error_is_reported_at_once_in_file_order() -> None:
 def test_validate_policy_text_returns_errors_without_raising() -> None:
     policy, errors = validate_policy_text(BASE + "windw: 1\n", "editor")
     assert policy is None
-    assert [str(e) for e in errors] == [
-        "editor:9:1: unknown key `windw` — did you mean `window`?"
-    ]
+    assert [str(e) for e in errors] == ["editor:9:1: unknown key `windw` — did you mean `window`?"]
     policy, errors = validate_policy_text(BASE)
     assert errors == []
     assert policy is not None

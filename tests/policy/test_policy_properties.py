@@ -36,7 +36,7 @@ RULE_POOL: list[tuple[str, str, bool]] = [
 DENY_RULES = {name for name, _, deny in RULE_POOL if deny}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled_policy(rule_ids: tuple[int, ...], top: str) -> CompiledPolicy:
     rules = "".join(f"- name: {RULE_POOL[i][0]}\n  {RULE_POOL[i][1]}\n" for i in rule_ids)
     text = (
@@ -62,7 +62,9 @@ def policies(draw: st.DrawFn) -> CompiledPolicy:
     bonus = draw(st.sampled_from(["0", "10", "12.5"]))
     cap = draw(st.sampled_from(["", ", bonus_cap: 0", ", bonus_cap: 3", ", bonus_cap: 25"]))
     waive = draw(st.sampled_from(["[]", "[exchange]", "[refund]", "[store_credit, refund]"]))
-    resolutions = draw(st.sampled_from(["", "resolutions: [refund]\n", "resolutions: [store_credit, exchange]\n"]))
+    resolutions = draw(
+        st.sampled_from(["", "resolutions: [refund]\n", "resolutions: [store_credit, exchange]\n"])
+    )
     auto = draw(st.sampled_from(["", "approval: {auto_approve_refunds_below: 50}\n"]))
     top = (
         f"fees: {{restocking_percent: {restocking}, label_fee: {label_fee}, waive_for: {waive}}}\n"
@@ -144,7 +146,9 @@ def test_amounts_are_never_negative(compiled: CompiledPolicy, req: dict[str, Any
         assert line["restocking_fee"] >= 0
         assert line["refund_amount"] >= 0
         assert line["store_credit_amount"] >= 0
-    assert all(decision["return"][k] >= 0 for k in ("label_fee", "refund_total", "store_credit_total"))
+    assert all(
+        decision["return"][k] >= 0 for k in ("label_fee", "refund_total", "store_credit_total")
+    )
 
 
 @SETTINGS

@@ -69,9 +69,18 @@ def test_every_problem_is_reported_together() -> None:
         (lambda r: r.update(items=[]), "items must be a non-empty list"),
         (lambda r: r.pop("order"), "order is required"),
         (lambda r: r["order"].update(lines=[]), "order.lines must be a non-empty list"),
-        (lambda r: r["order"]["lines"][0].pop("unit_price"), "order.lines[0].unit_price is required"),
-        (lambda r: r["order"]["lines"][0].update(discount=-1), "order.lines[0].discount must be at"),
-        (lambda r: r["order"]["lines"][0].update(unit_price=9.99), "unit_price must be a whole number"),
+        (
+            lambda r: r["order"]["lines"][0].pop("unit_price"),
+            "order.lines[0].unit_price is required",
+        ),
+        (
+            lambda r: r["order"]["lines"][0].update(discount=-1),
+            "order.lines[0].discount must be at",
+        ),
+        (
+            lambda r: r["order"]["lines"][0].update(unit_price=9.99),
+            "unit_price must be a whole number",
+        ),
         (lambda r: r["order"].update(placed_at=None), "order.placed_at is required"),
         (lambda r: r["order"].update(tags=[1]), "order.tags must be a list of tags"),
         (lambda r: r["order"].update(customer="vip"), "order.customer must be an object"),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from portal.policy.evaluator import CompiledPolicy
 from tests.policy.helpers import decide, first_line, line, policy, request
 
 
-def window(days: int, tz: str = "UTC", start: str = "delivered", extra: str = ""):
+def window(days: int, tz: str = "UTC", start: str = "delivered", extra: str = "") -> CompiledPolicy:
     return policy(f"timezone: {tz}\nwindow: {{days: {days}, from: {start}}}\n{extra}")
 
 

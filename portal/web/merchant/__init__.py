@@ -8,6 +8,8 @@ from litestar.response import Template
 
 from portal.models.staff import StaffUser
 from portal.web.auth import provide_staff_user, requires_role
+from portal.web.deps import provide_session
+from portal.web.merchant.reviews import review_handlers
 
 
 @get("/", name="merchant.home")
@@ -17,8 +19,11 @@ async def merchant_home(staff_user: NamedDependency[StaffUser]) -> Template:
 
 merchant_router = Router(
     path="/merchant",
-    route_handlers=[merchant_home],
+    route_handlers=[merchant_home, *review_handlers],
     guards=[requires_role("merchant")],
-    dependencies={"staff_user": Provide(provide_staff_user)},
+    dependencies={
+        "staff_user": Provide(provide_staff_user),
+        "db_session": Provide(provide_session),
+    },
     include_in_schema=False,
 )
