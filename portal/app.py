@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal.db import Database
+from portal.integrations import make_carrier
 from portal.jobs.context import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.money.currency import format_money
@@ -28,6 +29,7 @@ from portal.web.auth import AuthController, login_rate_limit
 from portal.web.errors import http_error
 from portal.web.finance import finance_router
 from portal.web.health import healthz, readyz
+from portal.web.hooks import hooks_router
 from portal.web.logging import configure_logging, request_logging_middleware
 from portal.web.merchant import merchant_router
 from portal.web.sessions import RotatingSessionConfig
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             finance_router,
             admin_router,
             api_router,
+            hooks_router,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], include_in_schema=False
             ),
@@ -143,4 +146,5 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     app.state.settings = settings
     app.state.db = db
     app.state.runner = runner
+    app.state.carrier = make_carrier(settings)
     return app

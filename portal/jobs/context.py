@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from portal.carriers.base import Carrier
 from portal.db import Database
+from portal.integrations import make_carrier
 from portal.models.base import utcnow
 from portal.notify.mailer import MailboxMailer, Mailer, SmtpMailer
 from portal.settings import Settings
@@ -18,6 +20,7 @@ class JobContext:
     db: Database
     settings: Settings
     mailer: Mailer
+    carrier: Carrier
     now: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -39,4 +42,11 @@ def build_context(settings: Settings, db: Database, **overrides: Any) -> JobCont
         if settings.smtp_url
         else MailboxMailer(db)
     )
-    return JobContext(db=db, settings=settings, mailer=overrides.pop("mailer", mailer), **overrides)
+    carrier = overrides.pop("carrier", None) or make_carrier(settings)
+    return JobContext(
+        db=db,
+        settings=settings,
+        mailer=overrides.pop("mailer", mailer),
+        carrier=carrier,
+        **overrides,
+    )

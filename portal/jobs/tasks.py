@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from portal.jobs.registry import job
@@ -26,3 +28,155 @@ async def send_email(
         return_id=return_id,
     )
     await ctx.mailer.send(email, key=f"outbox:{message_id}")
+
+
+def _signer(ctx: Any) -> Any:
+    from portal.returns.links import LinkSigner
+
+    return LinkSigner(ctx.settings.ensure_secret_key())
+
+
+def _document_path(ctx: Any, folder: str, name: str) -> Path:
+    path = Path(ctx.settings.data_dir) / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@job("issue_label")
+async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
+    """Buy the prepaid label for an approved return and keep its PDF.
+
+    Address or rate problems end in a clear ``label_state`` on the return; timeouts and
+    carrier outages are retried by the outbox.
+    """
+    from portal.carriers.base import CarrierError
+    from portal.returns.shipping import (
+        label_request,
+        load_shipment,
+        record_label,
+        record_label_failure,
+    )
+
+    async with ctx.db.session() as session:
+        shipment = await load_shipment(session, return_id)
+        if shipment is None or shipment.ret.label_state == "ready":
+            return
+        if shipment.ret.status != "approved":
+            return  # cancelled, expired or rejected before the label was bought
+        request = label_request(shipment)
+        rma = shipment.ret.rma
+    try:
+        label = await asyncio.to_thread(ctx.carrier.buy_label, request)
+    except CarrierError as exc:
+        async with ctx.db.session() as session:
+            await record_label_failure(session, return_id, str(exc), bool(exc.retryable))
+        if exc.retryable:
+            raise
+        return
+    path = _document_path(ctx, "labels", f"{rma}.pdf")
+    await asyncio.to_thread(path.write_bytes, label.label_pdf)
+    from portal.returns.shipping import record_void
+
+    async with ctx.db.session() as session:
+        kept = await record_label(session, return_id, label, str(path), _signer(ctx))
+    if not kept:  # the return was closed while we bought: give the postage back
+        voided = await asyncio.to_thread(ctx.carrier.void_label, label.shipment_id)
+        async with ctx.db.session() as session:
+            await record_void(session, return_id, voided)
+
+
+@job("render_slip")
+async def render_slip(ctx: Any, *, message_id: int, return_id: int) -> None:
+    """Render the packing slip once per distinct content and keep it in storage."""
+    from portal.documents.slip import render_packing_slip
+    from portal.returns.shipping import load_shipment, record_slip, slip_data, slip_fingerprint
+
+    async with ctx.db.session() as session:
+        shipment = await load_shipment(session, return_id)
+        if shipment is None:
+            return
+        order_id, rma = shipment.order.id, shipment.ret.rma
+        status_url = ctx.settings.base_url + _signer(ctx).path(order_id, rma)
+        data = slip_data(shipment, ctx.store, status_url)
+    path = _document_path(ctx, "slips", f"{rma}-{slip_fingerprint(data)}.pdf")
+    if not path.exists():
+        pdf = await asyncio.to_thread(render_packing_slip, data)
+        tmp = path.with_suffix(".tmp")
+        await asyncio.to_thread(tmp.write_bytes, pdf)
+        tmp.replace(path)
+    async with ctx.db.session() as session:
+        await record_slip(session, return_id, str(path))
+
+
+@job("void_label")
+async def void_label(ctx: Any, *, message_id: int, return_id: int, **_: Any) -> None:
+    """Refund an unused label (the return was cancelled or expired before shipping)."""
+    from portal.models.returns import Return
+
+    async with ctx.db.session() as session:
+        ret = await session.get(Return, return_id)
+        if ret is None or not ret.shipment_id or ret.label_state != "ready":
+            return
+        shipment_id = ret.shipment_id
+    from portal.returns.shipping import record_void
+
+    voided = await asyncio.to_thread(ctx.carrier.void_label, shipment_id)
+    async with ctx.db.session() as session:
+        await record_void(session, return_id, voided)
+
+
+@job("refresh_tracking")
+async def refresh_tracking(ctx: Any, *, message_id: int, return_id: int, **_: Any) -> None:
+    """Ask the carrier where the parcel is (covers webhooks that never came)."""
+    from portal.models.returns import Return
+    from portal.returns.shipping import apply_tracking
+
+    async with ctx.db.session() as session:
+        ret = await session.get(Return, return_id)
+        if ret is None or not ret.tracking_code or ret.status not in ("label_issued", "in_transit"):
+            return
+        code, tracker_id = ret.tracking_code, ret.tracker_id
+    update = await asyncio.to_thread(ctx.carrier.track, code, tracker_id)
+    async with ctx.db.session() as session:
+        await apply_tracking(session, update, _signer(ctx), source="refresh")
+
+
+@job("apply_tracking_event")
+async def apply_tracking_event(ctx: Any, *, message_id: int, webhook_id: int) -> None:
+    """Apply one verified carrier webhook, stored when it arrived."""
+    from portal.models.base import utcnow
+    from portal.models.outbox import ReceivedWebhook
+    from portal.returns.shipping import apply_tracking
+
+    async with ctx.db.session() as session:
+        hook = await session.get(ReceivedWebhook, webhook_id)
+        if hook is None or hook.processed_at is not None:
+            return
+        update = tracking_update_from_json(hook.payload["update"])
+        await apply_tracking(session, update, _signer(ctx), source="webhook")
+        hook = await session.get(ReceivedWebhook, webhook_id)
+        hook.processed_at = utcnow()
+        session.add(hook)
+        await session.commit()
+
+
+def tracking_update_to_json(update: Any) -> dict[str, Any]:
+    return {
+        "tracking_code": update.tracking_code,
+        "status": update.status.value,
+        "status_detail": update.status_detail,
+        "occurred_at": update.occurred_at.isoformat(),
+    }
+
+
+def tracking_update_from_json(data: dict[str, Any]) -> Any:
+    from datetime import datetime
+
+    from portal.carriers.base import TrackingStatus, TrackingUpdate
+
+    return TrackingUpdate(
+        tracking_code=data["tracking_code"],
+        status=TrackingStatus(data["status"]),
+        status_detail=data.get("status_detail"),
+        occurred_at=datetime.fromisoformat(data["occurred_at"]),
+    )

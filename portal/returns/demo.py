@@ -41,9 +41,13 @@ async def seed_demo_returns(
             made.append((ret.id, ret.status))  # type: ignore[arg-type]
     for position, (return_id, status) in enumerate(made):
         if position % 5 == 3:
-            await cancel_return(session, return_id, "demo shopper", signer, "Ordered the wrong colour")
+            await cancel_return(
+                session, return_id, "demo shopper", signer, "Ordered the wrong colour"
+            )
         elif status == "requested" and position % 2 == 0:
-            await reject_return(session, return_id, "merchant@demo.example", signer, "Item shows wear")
+            await reject_return(
+                session, return_id, "merchant@demo.example", signer, "Item shows wear"
+            )
     return len(made)
 
 

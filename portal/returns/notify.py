@@ -17,7 +17,22 @@ from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import Exchange, Return, ReturnLine
 from portal.returns.links import LinkSigner
 
-EVENTS = ("created", "approved", "rejected", "cancelled")
+EVENTS = (
+    "created",
+    "approved",
+    "rejected",
+    "cancelled",
+    "label_ready",
+    "in_transit",
+    "delivered",
+    "received",
+    "completed",
+    "expired",
+    "reminder",
+)
+"""Each has a ``templates/email/return_<event>.html``. Besides the ones sent from here,
+``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``
+and ``completed`` for the warehouse and resolution work, ``expired`` for the schedule."""
 _LABELS = {"exchange": "Exchange", "store_credit": "Store credit", "refund": "Refund"}
 
 

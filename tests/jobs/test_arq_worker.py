@@ -44,8 +44,13 @@ def start_worker(settings, redis_url: str, **env: str) -> subprocess.Popen[bytes
         "PORTAL_LOG_LEVEL": "WARNING",
         **env,
     }
-    return subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], cwd=ROOT,
-                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "worker"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> str:
@@ -62,9 +67,12 @@ async def queue_emails(db, count: int, prefix: str) -> list[int]:
     ids = []
     async with db.session() as session:
         for i in range(count):
-            message = await enqueue(session, "send_email", {
-                "template": "return_worker_test", "to": f"{prefix}{i}@example.com",
-                "context": {}}, key=f"{prefix}:{i}")
+            message = await enqueue(
+                session,
+                "send_email",
+                {"template": "return_worker_test", "to": f"{prefix}{i}@example.com", "context": {}},
+                key=f"{prefix}:{i}",
+            )
             ids.append(message.id)
         await session.commit()
     return ids
@@ -76,14 +84,17 @@ async def wait_until_done(db, ids: list[int], timeout: float, worker=None) -> li
     deadline = time.monotonic() + timeout
     while True:
         async with db.session() as session:
-            rows = list((await session.exec(
-                select(OutboxMessage).where(OutboxMessage.id.in_(ids)))).all())
+            rows = list(
+                (await session.exec(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))).all()
+            )
         if all(r.status == "done" for r in rows):
             return rows
         if worker is not None and worker.poll() is not None:
             raise AssertionError("worker exited:\n" + stop(worker))
         if time.monotonic() > deadline:
-            raise AssertionError(f"not done in time: {[(r.id, r.status, r.last_error) for r in rows]}")
+            raise AssertionError(
+                f"not done in time: {[(r.id, r.status, r.last_error) for r in rows]}"
+            )
         await asyncio.sleep(0.1)
 
 
@@ -96,28 +107,35 @@ async def sent_mail(db) -> list[str]:
 def worker_email_template():
     """A real template file the worker subprocess can render."""
     path = ROOT / "templates" / "email" / "return_worker_test.html"
-    path.write_text('{% extends "email/base.html" %}{% block subject %}Test{% endblock %}'
-                    "{% block text %}Test{% endblock %}{% block content %}Test{% endblock %}")
+    path.write_text(
+        '{% extends "email/base.html" %}{% block subject %}Test{% endblock %}'
+        "{% block text %}Test{% endblock %}{% block content %}Test{% endblock %}"
+    )
     yield
     path.unlink(missing_ok=True)
 
 
-async def test_worker_runs_queued_effects_once_across_a_redis_outage(db, settings, redis_server) -> None:
+async def test_worker_runs_queued_effects_once_across_a_redis_outage(
+    db, settings, redis_server
+) -> None:
     before = await queue_emails(db, 5, "before")
     redis_server.stop()  # Redis goes away while the shop keeps committing changes
     during = await queue_emails(db, 5, "during")
     worker = start_worker(settings, redis_server.url)
     time.sleep(1.0)  # the worker cannot reach Redis: nothing may be lost or doubled
     redis_server.start()
-    if worker.poll() is not None:  # arq gives up on start when Redis is away; a supervisor restarts it
+    if (
+        worker.poll() is not None
+    ):  # arq gives up on start when Redis is away; a supervisor restarts it
         stop(worker)
         worker = start_worker(settings, redis_server.url)
     try:
         await wait_until_done(db, before + during, timeout=30, worker=worker)
     finally:
         stop(worker)
-    expected = sorted([f"before{i}@example.com" for i in range(5)] +
-                      [f"during{i}@example.com" for i in range(5)])
+    expected = sorted(
+        [f"before{i}@example.com" for i in range(5)] + [f"during{i}@example.com" for i in range(5)]
+    )
     assert await sent_mail(db) == expected
 
 
@@ -133,13 +151,17 @@ async def test_two_workers_run_each_effect_once(db, settings, redis_server) -> N
     assert {r.attempts for r in rows} == {1}
 
 
-async def test_killed_worker_job_completes_later_exactly_once(db, settings, redis_server,
-                                                              tmp_path) -> None:
+async def test_killed_worker_job_completes_later_exactly_once(
+    db, settings, redis_server, tmp_path
+) -> None:
     flag = tmp_path / "started"
     async with db.session() as session:
-        message = await enqueue(session, "test_slow_email",
-                                {"started_flag": str(flag), "to": "slow@example.com"},
-                                key="slow:1")
+        message = await enqueue(
+            session,
+            "test_slow_email",
+            {"started_flag": str(flag), "to": "slow@example.com"},
+            key="slow:1",
+        )
         await session.commit()
     env = {"PORTAL_JOB_TIMEOUT_SECONDS": "2"}  # arq re-runs a lost job after timeout + 10 s
     first = start_worker(settings, redis_server.url, **env)

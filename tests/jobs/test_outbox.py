@@ -89,8 +89,10 @@ async def test_a_job_run_twice_has_its_effect_once(db, jobs) -> None:
 
 
 async def test_in_process_runner_drains_the_outbox(db, jobs) -> None:
-    ids = [await queue(db, "send_email", email_payload(f"s{i}@example.com"), key=f"e:{i}")
-           for i in range(5)]
+    ids = [
+        await queue(db, "send_email", email_payload(f"s{i}@example.com"), key=f"e:{i}")
+        for i in range(5)
+    ]
     await jobs.drain()
     assert sorted(m.to for m in await mails(db)) == [f"s{i}@example.com" for i in range(5)]
     assert {(await row(db, i)).status for i in ids} == {"done"}
@@ -158,8 +160,9 @@ async def test_admin_sees_dead_jobs_and_can_retry_or_discard(db, jobs, client) -
     from tests.factories import PASSWORD, make_user
 
     await make_user(db, "ops@shop.example", "admin")
-    await submit_form(client, "/login", "/login",
-                      {"email": "ops@shop.example", "password": PASSWORD, "next": ""})
+    await submit_form(
+        client, "/login", "/login", {"email": "ops@shop.example", "password": PASSWORD, "next": ""}
+    )
     failing = await queue(db, "test_always_fails", {}, key="fail:page")
     for _ in range(8):
         await run_message(jobs.ctx, failing)
@@ -168,23 +171,34 @@ async def test_admin_sees_dead_jobs_and_can_retry_or_discard(db, jobs, client) -
     assert f'id="job-{failing}"' in page.text and "the carrier said no (test)" in page.text
     assert 'data-state="dead">1<' in page.text
 
-    retried = await client.post(f"/admin/jobs/{failing}/retry",
-                                data={"_csrf_token": csrf_token(client)}, follow_redirects=False)
+    retried = await client.post(
+        f"/admin/jobs/{failing}/retry",
+        data={"_csrf_token": csrf_token(client)},
+        follow_redirects=False,
+    )
     assert retried.status_code == 303
     assert (await row(db, failing)).status == "pending"
 
-    no_reason = await client.post(f"/admin/jobs/{failing}/discard",
-                                  data={"_csrf_token": csrf_token(client), "reason": " "})
+    no_reason = await client.post(
+        f"/admin/jobs/{failing}/discard", data={"_csrf_token": csrf_token(client), "reason": " "}
+    )
     assert no_reason.status_code == 400 and "Say why" in no_reason.text
-    discarded = await client.post(f"/admin/jobs/{failing}/discard",
-                                  data={"_csrf_token": csrf_token(client),
-                                        "reason": "label bought by hand"})
+    discarded = await client.post(
+        f"/admin/jobs/{failing}/discard",
+        data={"_csrf_token": csrf_token(client), "reason": "label bought by hand"},
+    )
     assert discarded.status_code == 200
     final = await row(db, failing)
     assert final.status == "dead" and "label bought by hand" in final.last_error
     async with db.session() as session:
-        actions = [e.action for e in (await session.exec(
-            select(AuditEvent).where(AuditEvent.entity_type == "outbox_message"))).all()]
+        actions = [
+            e.action
+            for e in (
+                await session.exec(
+                    select(AuditEvent).where(AuditEvent.entity_type == "outbox_message")
+                )
+            ).all()
+        ]
     assert actions == ["retried", "discarded"]
     htmx = await client.get("/admin/jobs", headers={"HX-Request": "true"})
     assert "<html" not in htmx.text and "Background jobs" not in htmx.text
@@ -195,6 +209,7 @@ async def test_only_admins_reach_the_jobs_page(db, client) -> None:
     from tests.factories import PASSWORD, make_user
 
     await make_user(db, "m@shop.example", "merchant")
-    await submit_form(client, "/login", "/login",
-                      {"email": "m@shop.example", "password": PASSWORD, "next": ""})
+    await submit_form(
+        client, "/login", "/login", {"email": "m@shop.example", "password": PASSWORD, "next": ""}
+    )
     assert (await client.get("/admin/jobs")).status_code == 403

@@ -41,6 +41,7 @@ from portal.returns.links import LinkError
 from portal.returns.photos import MAX_PHOTO_BYTES, PhotoError, photo_file, store_photo
 from portal.returns.rma import normalise_rma
 from portal.returns.states import CANCELLABLE
+from portal.web.auth import load_staff_user
 from portal.web.deps import DbSession
 from portal.web.shop.common import (
     NOT_FOUND,
@@ -716,16 +717,22 @@ async def documents(
 
 
 def _document(request: Request[Any, Any, Any], stored: str | None) -> Path | None:
-    """A stored label or slip path (relative to the media folder) that stays inside it."""
+    """A stored label or slip file, only if it lies inside the data folder.
+
+    Jobs store absolute paths or paths relative to the working directory or the media
+    folder; whichever it is, a path that leaves the data folder is never served.
+    """
     if not stored:
         return None
     settings = settings_of(request)
     root = settings.data_dir.resolve()
     path = Path(stored)
-    path = (path if path.is_absolute() else settings.media_dir / path).resolve()
-    if root not in path.parents or not path.is_file():
-        return None
-    return path
+    candidates = [path] if path.is_absolute() else [path, settings.media_dir / path]
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if root in resolved.parents and resolved.is_file():
+            return resolved
+    return None
 
 
 def _pdf(path: Path, filename: str) -> File:
@@ -777,7 +784,8 @@ async def cancel(
 ) -> Template | Redirect:
     ret = await _return_for(request, db_session, rma)
     form = await request.form()
-    actor = "shopper" if session_order_id(request) == ret.order_id else "staff"
+    staff = await load_staff_user(request)
+    actor = "shopper" if session_order_id(request) == ret.order_id or staff is None else staff.email
     try:
         await cancel_return(
             db_session,

@@ -166,3 +166,51 @@ async def test_rejection_email_explains_why() -> None:
         },
     )
     assert "Why: Worn item" in email.text and "Worn item" in email.html
+
+
+async def test_label_ready_and_expired_emails_render_from_a_real_return(client, db) -> None:
+    from portal.models.orders import Order
+    from portal.returns.links import LinkSigner
+    from portal.returns.notify import notify_shopper
+    from tests.conftest import TEST_SECRET
+
+    shop = await seed_shop(db)
+    await open_order(client)
+    tee = shop.lines["L1"]
+    rma = await make_return(
+        client, {tee: {"qty": 1, "reason": "too_small"}}, {tee: ("refund", None)}
+    )
+    async with db.session() as session:
+        ret = (await session.exec(select(Return).where(Return.rma == rma))).one()
+        order = await session.get(Order, ret.order_id)
+        events = ("label_ready", "in_transit", "delivered", "received", "completed", "expired")
+        for event in events:
+            await notify_shopper(session, ret, order, event, LinkSigner(TEST_SECRET))
+        await session.commit()
+        rows = (
+            await session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.dedupe_key.in_(
+                        [f"email:return_label_ready:{rma}", f"email:return_expired:{rma}"]
+                    )
+                )
+            )
+        ).all()
+    store = {"name": "S", "logo_url": None, "brand_color": "#000000", "support_email": "s@x"}
+    subjects = set()
+    for row in rows:
+        payload = row.payload
+        email = render_email(
+            payload["template"],
+            payload["to"],
+            {**payload["context"], "store": store, "base_url": "https://x"},
+        )
+        assert f"https://x{payload['context']['link']}" in email.text
+        subjects.add(email.subject)
+    assert len(rows) == len(events)
+    assert {
+        f"Your return label for {rma} is ready",
+        f"Your return {rma} has expired",
+        f"Your return {rma} is on its way",
+        f"Your return {rma} is complete",
+    } <= subjects

@@ -334,11 +334,13 @@ async def test_status_page_timeline_documents_and_downloads(client, db, settings
 
     from tests.returns.builders import write_pdf
 
-    write_pdf(settings.media_dir / "labels" / f"{rma}.pdf")
+    # The label job stores an absolute path under the data folder; a relative one is taken
+    # from the media folder. Both are served.
+    write_pdf(settings.data_dir / "labels" / f"{rma}.pdf")
     write_pdf(settings.media_dir / "slips" / f"{rma}.pdf")
     async with db.session() as session:
         ret = (await session.exec(select(Return).where(Return.rma == rma))).one()
-        ret.label_state, ret.label_path = "ready", f"labels/{rma}.pdf"
+        ret.label_state, ret.label_path = "ready", str(settings.data_dir / "labels" / f"{rma}.pdf")
         ret.slip_path, ret.tracking_code, ret.carrier = f"slips/{rma}.pdf", "SBX123", "Sandbox"
         session.add(ret)
         await session.commit()

@@ -1,0 +1,31 @@
+"""Builds the integrations the settings ask for: EasyPost or the sandbox carrier, and so on.
+
+The domain only ever sees the protocols (``Carrier``); which product sits behind them is
+decided here, once, from configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from portal.carriers.base import Carrier
+from portal.carriers.easypost_carrier import EasyPostCarrier
+from portal.carriers.sandbox import SandboxCarrier
+from portal.settings import Settings
+
+
+def make_carrier(settings: Settings) -> Carrier:
+    if settings.easypost_api_key:
+        return EasyPostCarrier(
+            settings.easypost_api_key,
+            settings.easypost_webhook_secret,
+            api_base=settings.easypost_api_base,
+        )
+    return SandboxCarrier(
+        pace=timedelta(minutes=settings.sandbox_pace_minutes),
+        webhook_secret=settings.easypost_webhook_secret,
+    )
+
+
+def carrier_name(settings: Settings) -> str:
+    return "easypost" if settings.easypost_api_key else "sandbox"
