@@ -31,6 +31,7 @@ from portal.web.finance import finance_router
 from portal.web.health import healthz, readyz
 from portal.web.hooks import hooks_router
 from portal.web.logging import configure_logging, request_logging_middleware
+from portal.web.mailbox import mailbox_router
 from portal.web.merchant import merchant_router
 from portal.web.sessions import RotatingSessionConfig
 from portal.web.shop import shop_router
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             admin_router,
             api_router,
             hooks_router,
+            mailbox_router,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], include_in_schema=False
             ),

@@ -190,9 +190,7 @@ async def test_label_ready_and_expired_emails_render_from_a_real_return(client, 
         rows = (
             await session.exec(
                 select(OutboxMessage).where(
-                    OutboxMessage.dedupe_key.in_(
-                        [f"email:return_label_ready:{rma}", f"email:return_expired:{rma}"]
-                    )
+                    OutboxMessage.dedupe_key.in_([f"email:return_{e}:{rma}" for e in events])
                 )
             )
         ).all()
