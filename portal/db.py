@@ -62,22 +62,28 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def current_revision(self) -> str | None:
+    async def current_revisions(self) -> set[str]:
         async with self.engine.connect() as conn:
             try:
-                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+                rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
             except Exception:
-                return None
-            return row[0] if row else None
+                return set()
+            return {row[0] for row in rows}
+
+    async def current_revision(self) -> str | None:
+        revisions = await self.current_revisions()
+        return ",".join(sorted(revisions)) if revisions else None
 
     async def ensure_migrated(self) -> None:
         """Refuse to serve an unmigrated database, saying what to run."""
-        head = head_revision()
-        current = await self.current_revision()
-        if current != head:
-            state = "has no schema" if current is None else f"is at revision {current}"
+        heads = head_revisions()
+        current = await self.current_revisions()
+        if current != heads:
+            state = (
+                "has no schema" if not current else f"is at revision {', '.join(sorted(current))}"
+            )
             raise NotMigrated(
-                f"The database {state}, but this code needs revision {head}. "
+                f"The database {state}, but this code needs revision {', '.join(sorted(heads))}. "
                 "Run `portal migrate` first."
             )
 
@@ -95,13 +101,18 @@ def alembic_config(url: str | None = None) -> Any:
     return config
 
 
-def head_revision() -> str | None:
+def head_revisions() -> set[str]:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def head_revision() -> str | None:
+    heads = head_revisions()
+    return ",".join(sorted(heads)) if heads else None
+
+
+def migrate(url: str, revision: str = "heads") -> None:
     """Run Alembic's upgrade. Alembic drives the async engine with its own event loop, so
     when called from inside a running loop it runs in a worker thread."""
     import asyncio
