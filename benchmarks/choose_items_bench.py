@@ -378,7 +378,7 @@ def main() -> None:
             ("bare page in the portal's middleware stack", stack),
         ):
             print(
-                f"  {label:13s} {result['rps']:8.0f} req/s   p50 {result['p50_ms']:6.1f} ms   "
+                f"  {label:44s} {result['rps']:8.0f} req/s   p50 {result['p50_ms']:6.1f} ms   "
                 f"p99 {result['p99_ms']:6.1f} ms   errors {result['errors']}"
                 + (f" ({result['first_error']})" if result["errors"] else "")
             )

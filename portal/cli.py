@@ -105,9 +105,12 @@ def worker(check: bool) -> None:
 
     from portal.jobs.worker import redis_settings, worker_settings
 
+    from portal.web.logging import configure_logging
+
     settings = _settings()
     if check:
         raise SystemExit(check_health(redis_settings(settings), None))
+    configure_logging(settings.log_level, settings.log_json)
     Worker(**worker_settings(settings)).run()
 
 

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import URLEncodedBody
+from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from portal.accounts import authenticate
@@ -90,7 +90,7 @@ class AuthController(Controller):
     dependencies = {"db_session": Provide(provide_session)}
 
     @get("/login", name="login", sync_to_thread=False)
-    def login_form(self, next: str | None = None) -> Template:
+    def login_form(self, next: FromQuery[str | None] = None) -> Template:
         return Template("auth/login.html", context={"next": _safe_next(next) or "", "error": None})
 
     @post("/login", name="login.submit", status_code=303)

@@ -45,6 +45,9 @@ def configure_logging(level: str, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # Libraries that narrate every step at INFO: keep their warnings only.
+    for noisy in ("weasyprint", "fontTools", "httpx", "arq.jobs"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def request_logging_middleware(app: ASGIApp) -> ASGIApp:

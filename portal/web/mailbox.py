@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Router, get
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from sqlmodel import func, select
 
@@ -30,19 +30,28 @@ async def mailbox(
     if to:
         query = query.where(MailMessage.to == to.strip().lower())
         count = count.where(MailMessage.to == to.strip().lower())
-    messages = (await db_session.exec(
-        query.order_by(MailMessage.id.desc())  # type: ignore[union-attr]
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-    )).all()
+    messages = (
+        await db_session.exec(
+            query.order_by(MailMessage.id.desc())  # type: ignore[union-attr]
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        )
+    ).all()
     total = (await db_session.exec(count)).one()
-    return Template("merchant/mailbox.html", context={
-        "messages": messages, "to": to or "", "page": page, "total": total,
-        "pages": max(1, -(-total // PAGE_SIZE)),
-    })
+    return Template(
+        "merchant/mailbox.html",
+        context={
+            "messages": messages,
+            "to": to or "",
+            "page": page,
+            "total": total,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+        },
+    )
 
 
 @get("/{message_id:int}", name="mailbox.message")
-async def mailbox_message(message_id: int, db_session: DbSession) -> Template:
+async def mailbox_message(message_id: FromPath[int], db_session: DbSession) -> Template:
     message = await db_session.get(MailMessage, message_id)
     if message is None:
         raise NotFoundException("There is no such e-mail.")
@@ -53,7 +62,9 @@ mailbox_router = Router(
     path="/merchant/mailbox",
     route_handlers=[mailbox, mailbox_message],
     guards=[requires_role("merchant")],
-    dependencies={"db_session": Provide(provide_session),
-                  "staff_user": Provide(provide_staff_user)},
+    dependencies={
+        "db_session": Provide(provide_session),
+        "staff_user": Provide(provide_staff_user),
+    },
     include_in_schema=False,
 )

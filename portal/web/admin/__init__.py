@@ -8,7 +8,7 @@ from litestar import Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
@@ -35,7 +35,7 @@ async def jobs_page(request: HTMXRequest, db_session: DbSession) -> Template:
 
 @post("/jobs/{message_id:int}/retry", name="admin.jobs.retry", status_code=303)
 async def retry_job(
-    message_id: int, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    message_id: FromPath[int], staff_user: NamedDependency[StaffUser], db_session: DbSession
 ) -> Redirect:
     try:
         await retry_message(db_session, message_id, actor=f"user:{staff_user.email}")
@@ -46,7 +46,10 @@ async def retry_job(
 
 @post("/jobs/{message_id:int}/discard", name="admin.jobs.discard", status_code=303)
 async def discard_job(
-    message_id: int, data: FormData, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    message_id: FromPath[int],
+    data: FormData,
+    staff_user: NamedDependency[StaffUser],
+    db_session: DbSession,
 ) -> Redirect | Template:
     try:
         await discard_message(
