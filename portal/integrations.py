@@ -11,6 +11,8 @@ from datetime import timedelta
 from portal.carriers.base import Carrier
 from portal.carriers.easypost_carrier import EasyPostCarrier
 from portal.carriers.sandbox import SandboxCarrier
+from portal.payments import Payments
+from portal.payments.manual import ManualPayments
 from portal.settings import Settings
 
 
@@ -29,3 +31,16 @@ def make_carrier(settings: Settings) -> Carrier:
 
 def carrier_name(settings: Settings) -> str:
     return "easypost" if settings.easypost_api_key else "sandbox"
+
+
+def make_payments(settings: Settings) -> Payments:
+    """Stripe when a key is set; otherwise manual payments (finance settles by hand)."""
+    if settings.stripe_api_key:
+        from portal.payments.stripe_payments import StripePayments
+
+        return StripePayments(
+            settings.stripe_api_key,
+            settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+    return ManualPayments()

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    four_eyes_threshold: int = Field(default=50000, ge=1)  # minor units: two approvers at or above
 
     smtp_url: str | None = None
     mail_from: str = "returns@example.com"

@@ -9,9 +9,10 @@ from typing import Any
 
 from portal.carriers.base import Carrier
 from portal.db import Database
-from portal.integrations import make_carrier
+from portal.integrations import make_carrier, make_payments
 from portal.models.base import utcnow
 from portal.notify.mailer import MailboxMailer, Mailer, SmtpMailer
+from portal.payments import Payments
 from portal.settings import Settings
 
 
@@ -21,6 +22,7 @@ class JobContext:
     settings: Settings
     mailer: Mailer
     carrier: Carrier
+    payments: Payments = field(default=None)  # type: ignore[assignment]  # set by build_context
     now: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -48,5 +50,6 @@ def build_context(settings: Settings, db: Database, **overrides: Any) -> JobCont
         settings=settings,
         mailer=overrides.pop("mailer", mailer),
         carrier=carrier,
+        payments=overrides.pop("payments", None) or make_payments(settings),
         **overrides,
     )

@@ -67,7 +67,11 @@ def validate(text: str) -> Validation:
     """Check text as the merchant types; never raises for bad policy text."""
     if len(text) > MAX_POLICY_CHARS:
         return Validation(
-            [PolicyError("policy", 1, 1, f"the policy is longer than {MAX_POLICY_CHARS} characters")]
+            [
+                PolicyError(
+                    "policy", 1, 1, f"the policy is longer than {MAX_POLICY_CHARS} characters"
+                )
+            ]
         )
     policy, errors = validate_policy_text(text, "policy")
     if policy is None or errors:
@@ -221,7 +225,9 @@ def diff_texts(old: str, new: str, context: int = 3) -> list[DiffRow]:
             rows.append(DiffRow("gap", None, None, "…"))
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
-                rows += [DiffRow("same", i + 1, j1 + k + 1, a[i]) for k, i in enumerate(range(i1, i2))]
+                rows += [
+                    DiffRow("same", i + 1, j1 + k + 1, a[i]) for k, i in enumerate(range(i1, i2))
+                ]
                 continue
             if tag in ("replace", "delete"):
                 rows += [DiffRow("removed", i + 1, None, a[i]) for i in range(i1, i2)]

@@ -1,0 +1,216 @@
+"""People deciding on refunds: approve (four eyes at or above a threshold), reject with a
+reason, bulk approve, mark a manual refund paid, retry a failed one.
+
+Every decision locks the refund row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
+serialises writers) and checks its state first, so fifty clicks on "approve" move it once
+and queue its payment once. Each function commits its own transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.audit import record
+from portal.models.base import utcnow
+from portal.models.money import Refund, RefundApproval
+from portal.models.staff import StaffUser
+from portal.money.refunds import RefundLimitExceeded, check_limit, queue_payout
+
+
+class RefundDecisionError(ValueError):
+    """The decision is not possible (wrong state, same approver twice, no reason …)."""
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    refund_id: int
+    status: str
+    approvals: int
+    needed: int
+    message: str
+
+
+def approvals_needed(amount: int, threshold: int) -> int:
+    return 2 if amount >= threshold else 1
+
+
+def actor_of(user: StaffUser) -> str:
+    return f"user:{user.email}"
+
+
+async def lock_refund(session: AsyncSession, refund_id: int) -> Refund:
+    """Load the refund under a row lock (taken before anything else is read)."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        # Take SQLite's write lock first, so the state we read is the state we change.
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(Refund).where(Refund.id == refund_id).values(id=Refund.id)
+        )
+    refund = (
+        await session.exec(
+            select(Refund)
+            .where(Refund.id == refund_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if refund is None:
+        raise LookupError(f"There is no refund {refund_id}.")
+    return refund
+
+
+async def approve(
+    session: AsyncSession, refund_id: int, user: StaffUser, *, threshold: int
+) -> ApprovalOutcome:
+    """Record ``user``'s approval; the refund is approved once enough people agreed."""
+    try:
+        refund = await lock_refund(session, refund_id)
+        if refund.status != "pending_approval":
+            raise RefundDecisionError(f"Refund {refund_id} is {refund.status}; it cannot be approved.")
+        existing = (
+            await session.exec(
+                select(RefundApproval.user_id).where(RefundApproval.refund_id == refund_id)
+            )
+        ).all()
+        if user.id in existing:
+            raise RefundDecisionError(
+                f"You already approved refund {refund_id}; a second, different person must approve it."
+            )
+        await check_limit(session, refund)
+        session.add(RefundApproval(refund_id=refund_id, user_id=user.id))  # type: ignore[arg-type]
+        await session.flush()
+        count, needed = len(existing) + 1, approvals_needed(refund.amount, threshold)
+        await record(
+            session, actor_of(user), "refund", refund_id, "approval_added",
+            data={"approvals": count, "needed": needed},
+        )
+        if count >= needed:
+            refund.status = "approved"
+            refund.decided_at = utcnow()
+            session.add(refund)
+            await record(
+                session, actor_of(user), "refund", refund_id, "approved",
+                from_state="pending_approval", to_state="approved",
+                data={"approvals": count},
+            )
+            await queue_payout(session, refund)
+            message = f"Refund {refund_id} approved; the payment is queued."
+        else:
+            message = f"Refund {refund_id} needs a second approver (four eyes)."
+        await session.commit()
+        return ApprovalOutcome(refund_id, refund.status, count, needed, message)
+    except (RefundDecisionError, LookupError, RefundLimitExceeded):
+        await session.rollback()
+        raise
+    except IntegrityError:
+        await session.rollback()
+        raise RefundDecisionError(f"You already approved refund {refund_id}.") from None
+
+
+async def bulk_approve(
+    session: AsyncSession, refund_ids: list[int], user: StaffUser, *, threshold: int
+) -> tuple[list[ApprovalOutcome], dict[int, str]]:
+    """Approve each refund in its own transaction; report what worked and what did not."""
+    done: list[ApprovalOutcome] = []
+    errors: dict[int, str] = {}
+    for refund_id in dict.fromkeys(refund_ids):
+        try:
+            done.append(await approve(session, refund_id, user, threshold=threshold))
+        except (RefundDecisionError, LookupError, RefundLimitExceeded) as exc:
+            errors[refund_id] = str(exc)
+    return done, errors
+
+
+async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason: str) -> Refund:
+    """Refuse a refund that waits for approval; the reason is kept and shown."""
+    reason = reason.strip()
+    if not reason:
+        raise RefundDecisionError("Say why the refund is rejected.")
+    try:
+        refund = await lock_refund(session, refund_id)
+        if refund.status != "pending_approval":
+            raise RefundDecisionError(f"Refund {refund_id} is {refund.status}; it cannot be rejected.")
+        refund.status = "rejected"
+        refund.rejection_reason = reason[:1000]
+        refund.decided_at = utcnow()
+        session.add(refund)
+        await record(
+            session, actor_of(user), "refund", refund_id, "rejected",
+            from_state="pending_approval", to_state="rejected", reason=reason,
+        )
+        await session.commit()
+        return refund
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def mark_paid(session: AsyncSession, refund_id: int, user: StaffUser, reference: str) -> Refund:
+    """Manual payments: finance paid outside the portal and records the reference."""
+    from portal.money.payouts import settle
+    from portal.payments import ProviderRefund
+
+    reference = reference.strip()
+    if not reference:
+        raise RefundDecisionError("Enter the payment reference (bank transfer id, receipt …).")
+    try:
+        refund = await lock_refund(session, refund_id)
+        if refund.status != "processing" or refund.provider != "manual":
+            raise RefundDecisionError(
+                f"Refund {refund_id} is {refund.status} ({refund.provider}); only manual refunds "
+                "being processed can be marked paid."
+            )
+        await settle(
+            session, refund,
+            ProviderRefund(reference[:255], "succeeded", refund.amount, refund.currency, refund.id),
+            actor=actor_of(user),
+        )
+        await session.commit()
+        return refund
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def retry_failed(session: AsyncSession, refund_id: int, user: StaffUser) -> Refund:
+    """Try a failed refund again as a new refund (new idempotency key: the provider refused
+    the old one for good), approved already since people approved the first."""
+    try:
+        failed = await lock_refund(session, refund_id)
+        if failed.status != "failed":
+            raise RefundDecisionError(f"Refund {refund_id} is {failed.status}; only failed ones are retried.")
+        attempts = (
+            await session.exec(  # type: ignore[call-overload]
+                sa.select(sa.func.count()).where(
+                    Refund.return_id == failed.return_id, Refund.purpose == failed.purpose
+                )
+            )
+        ).scalar_one()
+        retry = Refund(
+            return_id=failed.return_id,
+            purpose=failed.purpose,
+            amount=failed.amount,
+            currency=failed.currency,
+            status="approved",
+            auto_approved=failed.auto_approved,
+            idempotency_key=f"{failed.idempotency_key.split('~')[0]}~{attempts + 1}",
+            due_at=failed.due_at,
+            decided_at=utcnow(),
+        )
+        session.add(retry)
+        await session.flush()
+        await check_limit(session, retry)
+        await record(
+            session, actor_of(user), "refund", retry.id, "retried",
+            to_state="approved", data={"retry_of": refund_id},
+        )
+        await queue_payout(session, retry)
+        await session.commit()
+        return retry
+    except BaseException:
+        await session.rollback()
+        raise

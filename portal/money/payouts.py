@@ -1,0 +1,185 @@
+"""Paying an approved refund exactly once, and taking in what the provider says.
+
+``issue``: under the refund's row lock, ``approved → processing`` (that compare-and-set is
+the claim: one caller wins), then the provider is called outside any lock with the refund's
+idempotency key, and the answer is applied by ``settle`` under the lock again. A retry
+(the refund is still ``processing``, so an earlier attempt may have reached the provider)
+sends the same key and asks the provider to look for an earlier refund first.
+
+``settle`` is idempotent and order-free: a webhook that arrives before the API response
+settles the refund, and the late response then finds it settled and changes nothing, so
+nothing is counted twice. A return whose refunds have all succeeded and which has been
+inspected is completed then (its resolution is done) and the shopper is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.audit import record
+from portal.db import Database
+from portal.models.base import utcnow
+from portal.models.money import Refund
+from portal.models.orders import Order
+from portal.models.returns import Return
+from portal.money.approvals import lock_refund
+from portal.money.refunds import RefundLimitExceeded, check_limit
+from portal.payments import Payments, PaymentsError, ProviderRefund, RefundRequest
+
+logger = logging.getLogger("portal.money")
+IN_FLIGHT = ("pending_approval", "approved", "processing")
+
+
+async def settle(
+    session: AsyncSession, refund: Refund, result: ProviderRefund, *, actor: str, signer: Any = None
+) -> bool:
+    """Apply a provider's word to a locked refund; True when it changed anything."""
+    if refund.status in ("succeeded", "failed", "rejected"):
+        if refund.provider_reference and refund.provider_reference != result.reference:
+            logger.warning(
+                "provider reports a second refund",
+                extra={"fields": {"refund": refund.id, "reference": result.reference}},
+            )
+        return False
+    previous = refund.status
+    refund.provider_reference = result.reference
+    if result.status == "pending":
+        session.add(refund)
+        await record(session, actor, "refund", refund.id, "provider_pending",
+                     data={"reference": result.reference})
+        return True
+    refund.status = result.status
+    refund.completed_at = utcnow()
+    if result.status == "failed":
+        refund.failure_reason = (result.failure_reason or "The provider refused the refund.")[:1000]
+    session.add(refund)
+    await record(
+        session, actor, "refund", refund.id, result.status,
+        from_state=previous, to_state=result.status,
+        reason=refund.failure_reason or "" if result.status == "failed" else "",
+        data={"reference": result.reference, "amount": result.amount},
+    )
+    if result.status == "succeeded":
+        await _after_success(session, refund, actor, signer)
+    return True
+
+
+async def _after_success(session: AsyncSession, refund: Refund, actor: str, signer: Any) -> None:
+    """Tell the shopper; complete an inspected return whose refunds are all paid."""
+    from portal.returns.notify import notify_shopper
+    from portal.returns.states import TransitionError, transition
+
+    ret = await session.get(Return, refund.return_id)
+    if ret is None:
+        return
+    waiting = (
+        await session.exec(
+            select(Refund.id).where(
+                Refund.return_id == ret.id,
+                Refund.id != refund.id,
+                Refund.status.in_(IN_FLIGHT),  # type: ignore[attr-defined]
+            )
+        )
+    ).first()
+    order = await session.get(Order, ret.order_id)
+    if signer is not None and order is not None:
+        await notify_shopper(session, ret, order, "refunded", signer)
+    if waiting is None and ret.status == "inspected":
+        try:
+            await transition(session, ret, "completed", actor, reason="Refund paid")
+        except TransitionError:
+            logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
+
+
+async def issue(
+    db: Database, payments: Payments, refund_id: int, *, signer: Any = None
+) -> str:
+    """Pay refund ``refund_id`` once. Returns its status afterwards.
+
+    Raises ``PaymentsError`` with ``retryable=True`` when the outcome is unknown (the
+    outbox retries with backoff and the same idempotency key); a definite refusal ends
+    the refund ``failed`` with the reason.
+    """
+    async with db.session() as session:
+        refund = await lock_refund(session, refund_id)
+        if refund.status not in ("approved", "processing"):
+            await session.rollback()
+            return refund.status
+        if refund.status == "processing" and refund.provider_reference:
+            await session.rollback()  # the provider has it; its webhook or reconcile settles it
+            return refund.status
+        retry = refund.status == "processing"
+        if not retry:
+            try:
+                await check_limit(session, refund)
+            except RefundLimitExceeded as exc:
+                refund.status, refund.failure_reason = "failed", str(exc)
+                refund.completed_at = utcnow()
+                session.add(refund)
+                await record(session, "system", "refund", refund_id, "failed",
+                             from_state="approved", to_state="failed", reason=str(exc))
+                await session.commit()
+                return "failed"
+            refund.status = "processing"
+            refund.provider = payments.name
+            session.add(refund)
+            await record(session, "system", "refund", refund_id, "processing",
+                         from_state="approved", to_state="processing",
+                         data={"provider": payments.name})
+        ret = await session.get(Return, refund.return_id)
+        order = await session.get(Order, ret.order_id) if ret else None
+        request = RefundRequest(
+            refund_id=refund_id,
+            amount=refund.amount,
+            currency=refund.currency,
+            payment_reference=order.payment_reference if order else None,
+            idempotency_key=refund.idempotency_key,
+            retry=retry,
+        )
+        await session.commit()
+    try:
+        result = await payments.refund(request)
+    except PaymentsError as exc:
+        if exc.retryable:
+            raise
+        result = ProviderRefund("", "failed", request.amount, request.currency, refund_id, str(exc))
+    if result is None:
+        return "processing"  # manual: finance marks it paid
+    async with db.session() as session:
+        refund = await lock_refund(session, refund_id)
+        await settle(session, refund, result, actor=f"provider:{payments.name}", signer=signer)
+        await session.commit()
+        return refund.status
+
+
+async def apply_provider_refunds(
+    db: Database, provider: str, refunds: list[ProviderRefund], *, signer: Any = None
+) -> int:
+    """Settle our refunds from a webhook's refunds (matched by our id, else by reference)."""
+    changed = 0
+    for item in refunds:
+        async with db.session() as session:
+            refund_id = item.refund_id
+            if refund_id is None and item.reference:
+                refund_id = (
+                    await session.exec(
+                        select(Refund.id).where(Refund.provider_reference == item.reference)
+                    )
+                ).first()
+            if refund_id is None:
+                continue
+            try:
+                refund = await lock_refund(session, refund_id)
+            except LookupError:
+                continue
+            if refund.status not in ("approved", "processing"):
+                await session.rollback()
+                continue
+            if await settle(session, refund, item, actor=f"provider:{provider}", signer=signer):
+                changed += 1
+            await session.commit()
+    return changed
