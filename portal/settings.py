@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     dispatch_poll_ms: int = Field(default=200, ge=10, le=60_000)
     job_modules: str = ""
     inprocess_jobs: bool = True
+    carrier_preferences: str = ""
+    service_preferences: str = ""
     sandbox_pace_minutes: float = Field(default=5.0, gt=0)
     tracking_refresh_minutes: int = Field(default=60, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

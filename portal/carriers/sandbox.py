@@ -132,7 +132,8 @@ body { margin: 0; }
 .code { font-family: "DejaVu Sans Mono", monospace; font-size: 10pt; font-weight: bold; }
 .rma { align-items: center; justify-content: space-between; padding: 5pt 3pt;
   border-bottom: 1pt solid #000; }
-.rma-code { font-size: 12pt; font-weight: bold; }
+.rma-code { font-family: "DejaVu Sans Mono", monospace; font-size: 10pt; font-weight: bold;
+  white-space: nowrap; }
 .foot { font-size: 6.5pt; padding-top: 4pt; }
 """
 

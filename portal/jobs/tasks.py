@@ -30,6 +30,10 @@ async def send_email(
     await ctx.mailer.send(email, key=f"outbox:{message_id}")
 
 
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def _signer(ctx: Any) -> Any:
     from portal.returns.links import LinkSigner
 
@@ -63,7 +67,11 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
             return
         if shipment.ret.status != "approved":
             return  # cancelled, expired or rejected before the label was bought
-        request = label_request(shipment)
+        request = label_request(
+            shipment,
+            _split(ctx.settings.carrier_preferences),
+            _split(ctx.settings.service_preferences),
+        )
         rma = shipment.ret.rma
     try:
         label = await asyncio.to_thread(ctx.carrier.buy_label, request)

@@ -70,7 +70,9 @@ async def approve(
     try:
         refund = await lock_refund(session, refund_id)
         if refund.status != "pending_approval":
-            raise RefundDecisionError(f"Refund {refund_id} is {refund.status}; it cannot be approved.")
+            raise RefundDecisionError(
+                f"Refund {refund_id} is {refund.status}; it cannot be approved."
+            )
         existing = (
             await session.exec(
                 select(RefundApproval.user_id).where(RefundApproval.refund_id == refund_id)
@@ -85,7 +87,11 @@ async def approve(
         await session.flush()
         count, needed = len(existing) + 1, approvals_needed(refund.amount, threshold)
         await record(
-            session, actor_of(user), "refund", refund_id, "approval_added",
+            session,
+            actor_of(user),
+            "refund",
+            refund_id,
+            "approval_added",
             data={"approvals": count, "needed": needed},
         )
         if count >= needed:
@@ -93,8 +99,13 @@ async def approve(
             refund.decided_at = utcnow()
             session.add(refund)
             await record(
-                session, actor_of(user), "refund", refund_id, "approved",
-                from_state="pending_approval", to_state="approved",
+                session,
+                actor_of(user),
+                "refund",
+                refund_id,
+                "approved",
+                from_state="pending_approval",
+                to_state="approved",
                 data={"approvals": count},
             )
             await queue_payout(session, refund)
@@ -133,14 +144,22 @@ async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason:
     try:
         refund = await lock_refund(session, refund_id)
         if refund.status != "pending_approval":
-            raise RefundDecisionError(f"Refund {refund_id} is {refund.status}; it cannot be rejected.")
+            raise RefundDecisionError(
+                f"Refund {refund_id} is {refund.status}; it cannot be rejected."
+            )
         refund.status = "rejected"
         refund.rejection_reason = reason[:1000]
         refund.decided_at = utcnow()
         session.add(refund)
         await record(
-            session, actor_of(user), "refund", refund_id, "rejected",
-            from_state="pending_approval", to_state="rejected", reason=reason,
+            session,
+            actor_of(user),
+            "refund",
+            refund_id,
+            "rejected",
+            from_state="pending_approval",
+            to_state="rejected",
+            reason=reason,
         )
         await session.commit()
         return refund
@@ -149,7 +168,9 @@ async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason:
         raise
 
 
-async def mark_paid(session: AsyncSession, refund_id: int, user: StaffUser, reference: str) -> Refund:
+async def mark_paid(
+    session: AsyncSession, refund_id: int, user: StaffUser, reference: str
+) -> Refund:
     """Manual payments: finance paid outside the portal and records the reference."""
     from portal.money.payouts import settle
     from portal.payments import ProviderRefund
@@ -165,7 +186,8 @@ async def mark_paid(session: AsyncSession, refund_id: int, user: StaffUser, refe
                 "being processed can be marked paid."
             )
         await settle(
-            session, refund,
+            session,
+            refund,
             ProviderRefund(reference[:255], "succeeded", refund.amount, refund.currency, refund.id),
             actor=actor_of(user),
         )
@@ -182,7 +204,9 @@ async def retry_failed(session: AsyncSession, refund_id: int, user: StaffUser) -
     try:
         failed = await lock_refund(session, refund_id)
         if failed.status != "failed":
-            raise RefundDecisionError(f"Refund {refund_id} is {failed.status}; only failed ones are retried.")
+            raise RefundDecisionError(
+                f"Refund {refund_id} is {failed.status}; only failed ones are retried."
+            )
         attempts = (
             await session.exec(  # type: ignore[call-overload]
                 sa.select(sa.func.count()).where(
@@ -205,8 +229,13 @@ async def retry_failed(session: AsyncSession, refund_id: int, user: StaffUser) -
         await session.flush()
         await check_limit(session, retry)
         await record(
-            session, actor_of(user), "refund", retry.id, "retried",
-            to_state="approved", data={"retry_of": refund_id},
+            session,
+            actor_of(user),
+            "refund",
+            retry.id,
+            "retried",
+            to_state="approved",
+            data={"retry_of": refund_id},
         )
         await queue_payout(session, retry)
         await session.commit()

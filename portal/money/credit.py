@@ -8,6 +8,7 @@ could otherwise write it twice.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -109,3 +110,184 @@ async def issue_credit(
         data={"amount": amount, "bonus": bonus, "return_id": return_id},
     )
     return code
+
+
+class CreditError(ValueError):
+    """A ledger operation that cannot be done (unknown code, not enough balance …)."""
+
+    status_code = 422
+
+
+class UnknownCode(CreditError):
+    status_code = 404
+
+
+class InsufficientCredit(CreditError):
+    status_code = 409
+
+
+class KeyReused(CreditError):
+    """The idempotency key was used before for a different operation."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    code: str
+    entry_id: int
+    amount: int
+    balance: int
+    replayed: bool
+
+
+async def lock_code(session: AsyncSession, code: str) -> StoreCreditCode:
+    """The code's row under a lock, taken before the balance is read.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has no row locks but one writer at a time:
+    a no-op update first takes the write lock, so the balance read next cannot go stale.
+    """
+    code = code.strip().upper()
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(StoreCreditCode)
+            .where(StoreCreditCode.code == code)
+            .values(disabled=StoreCreditCode.disabled)
+        )
+    row = (
+        await session.exec(
+            select(StoreCreditCode)
+            .where(StoreCreditCode.code == code)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise UnknownCode("That store-credit code does not exist.")
+    return row
+
+
+async def _replay(
+    session: AsyncSession, key: str, code: StoreCreditCode, kind: str, amount: int
+) -> LedgerResult | None:
+    entry = (
+        await session.exec(select(StoreCreditEntry).where(StoreCreditEntry.idempotency_key == key))
+    ).first()
+    if entry is None:
+        return None
+    if entry.code_id != code.id or entry.kind != kind or entry.amount != -amount:
+        raise KeyReused("This idempotency key was already used for a different request.")
+    return LedgerResult(code.code, entry.id, amount, await balance(session, code.id), True)  # type: ignore[arg-type]
+
+
+async def _debit(
+    session: AsyncSession,
+    code_text: str,
+    amount: int,
+    *,
+    kind: str,
+    key: str,
+    actor: str,
+    note: str,
+    now: datetime | None = None,
+) -> LedgerResult:
+    """Take ``amount`` off a code, never below zero; commits. Same key → same answer."""
+    if amount <= 0:
+        raise CreditError("The amount must be a positive number of minor units.")
+    if not key or len(key) > 100:
+        raise CreditError("An idempotency key of 1 to 100 characters is required.")
+    ledger_key = f"{kind}:{key}"
+    try:
+        code = await lock_code(session, code_text)
+        replayed = await _replay(session, ledger_key, code, kind, amount)
+        if replayed is not None:
+            await session.rollback()
+            return replayed
+        if kind == "redeem":
+            from portal.models.base import utcnow
+
+            moment = now or utcnow()
+            if code.disabled:
+                raise CreditError("This store-credit code is disabled.")
+            if code.expires_at is not None and code.expires_at <= moment:
+                raise CreditError("This store-credit code has expired.")
+        available = await balance(session, code.id)  # type: ignore[arg-type]
+        if amount > available:
+            raise InsufficientCredit(
+                f"Only {available} is left on this code; {amount} was asked for."
+            )
+        entry = StoreCreditEntry(
+            code_id=code.id,  # type: ignore[arg-type]
+            kind=kind,
+            amount=-amount,
+            idempotency_key=ledger_key,
+            created_by=actor,
+            note=note[:500],
+        )
+        session.add(entry)
+        await session.flush()
+        await record(
+            session,
+            actor,
+            "store_credit_code",
+            code.id,
+            kind,
+            reason=note,
+            data={"amount": amount, "balance": available - amount, "key": key},
+        )
+        await session.commit()
+        return LedgerResult(code.code, entry.id, amount, available - amount, False)  # type: ignore[arg-type]
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def redeem(
+    session: AsyncSession,
+    code: str,
+    amount: int,
+    *,
+    key: str,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerResult:
+    """The store spends ``amount`` of a code at checkout (idempotent by ``key``)."""
+    return await _debit(
+        session,
+        code,
+        amount,
+        kind="redeem",
+        key=key,
+        actor=actor,
+        note="Redeemed at the store",
+        now=now,
+    )
+
+
+async def reverse(
+    session: AsyncSession, code: str, amount: int, *, key: str, actor: str, reason: str
+) -> LedgerResult:
+    """Finance takes credit back (issued by mistake, return reversed); a reason is required."""
+    if not reason.strip():
+        raise CreditError("Say why the credit is reversed.")
+    return await _debit(session, code, amount, kind="reverse", key=key, actor=actor, note=reason)
+
+
+async def expire_code(session: AsyncSession, code: str, *, actor: str) -> LedgerResult | None:
+    """Expire what is left on one code now (the scheduler does this at the expiry date)."""
+    row = (await session.exec(select(StoreCreditCode).where(StoreCreditCode.code == code))).first()
+    if row is None:
+        raise UnknownCode("That store-credit code does not exist.")
+    left = await balance(session, row.id)  # type: ignore[arg-type]
+    await session.rollback()
+    if left <= 0:
+        return None
+    return await _debit(
+        session,
+        code,
+        left,
+        kind="expire",
+        key=f"code:{row.id}",
+        actor=actor,
+        note="Expired by finance",
+    )

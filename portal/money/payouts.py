@@ -46,11 +46,17 @@ async def settle(
             )
         return False
     previous = refund.status
-    refund.provider_reference = result.reference
+    refund.provider_reference = result.reference or refund.provider_reference
     if result.status == "pending":
         session.add(refund)
-        await record(session, actor, "refund", refund.id, "provider_pending",
-                     data={"reference": result.reference})
+        await record(
+            session,
+            actor,
+            "refund",
+            refund.id,
+            "provider_pending",
+            data={"reference": result.reference},
+        )
         return True
     refund.status = result.status
     refund.completed_at = utcnow()
@@ -58,9 +64,14 @@ async def settle(
         refund.failure_reason = (result.failure_reason or "The provider refused the refund.")[:1000]
     session.add(refund)
     await record(
-        session, actor, "refund", refund.id, result.status,
-        from_state=previous, to_state=result.status,
-        reason=refund.failure_reason or "" if result.status == "failed" else "",
+        session,
+        actor,
+        "refund",
+        refund.id,
+        result.status,
+        from_state=previous,
+        to_state=result.status,
+        reason=(refund.failure_reason or "") if result.status == "failed" else "",
         data={"reference": result.reference, "amount": result.amount},
     )
     if result.status == "succeeded":
@@ -95,9 +106,7 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
             logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
 
 
-async def issue(
-    db: Database, payments: Payments, refund_id: int, *, signer: Any = None
-) -> str:
+async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any = None) -> str:
     """Pay refund ``refund_id`` once. Returns its status afterwards.
 
     Raises ``PaymentsError`` with ``retryable=True`` when the outcome is unknown (the
@@ -120,16 +129,31 @@ async def issue(
                 refund.status, refund.failure_reason = "failed", str(exc)
                 refund.completed_at = utcnow()
                 session.add(refund)
-                await record(session, "system", "refund", refund_id, "failed",
-                             from_state="approved", to_state="failed", reason=str(exc))
+                await record(
+                    session,
+                    "system",
+                    "refund",
+                    refund_id,
+                    "failed",
+                    from_state="approved",
+                    to_state="failed",
+                    reason=str(exc),
+                )
                 await session.commit()
                 return "failed"
             refund.status = "processing"
             refund.provider = payments.name
             session.add(refund)
-            await record(session, "system", "refund", refund_id, "processing",
-                         from_state="approved", to_state="processing",
-                         data={"provider": payments.name})
+            await record(
+                session,
+                "system",
+                "refund",
+                refund_id,
+                "processing",
+                from_state="approved",
+                to_state="processing",
+                data={"provider": payments.name},
+            )
         ret = await session.get(Return, refund.return_id)
         order = await session.get(Order, ret.order_id) if ret else None
         request = RefundRequest(

@@ -35,7 +35,9 @@ async def paid_for_lines(session: AsyncSession, return_id: int) -> int:
     """What the shopper paid for the returned quantities (discount shared pro rata)."""
     rows = (
         await session.exec(
-            select(ReturnLine.quantity, OrderLine.unit_price, OrderLine.discount, OrderLine.quantity)
+            select(
+                ReturnLine.quantity, OrderLine.unit_price, OrderLine.discount, OrderLine.quantity
+            )
             .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
             .where(ReturnLine.return_id == return_id)
         )

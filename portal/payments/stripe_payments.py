@@ -53,9 +53,7 @@ def to_provider_refund(obj: Mapping[str, Any]) -> ProviderRefund:
 def map_error(exc: stripe.StripeError) -> PaymentsError:
     """Network trouble, rate limits and Stripe's own 5xx may pass; the rest will not."""
     status = getattr(exc, "http_status", None) or 0
-    retryable = isinstance(exc, _RETRYABLE) or (
-        isinstance(exc, stripe.APIError) and status >= 500
-    )
+    retryable = isinstance(exc, _RETRYABLE) or (isinstance(exc, stripe.APIError) and status >= 500)
     message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
     return PaymentsError(f"Stripe: {message}", retryable=retryable)
 
@@ -145,4 +143,6 @@ class StripePayments:
         elif obj.get("object") == "charge":
             for item in (obj.get("refunds") or {}).get("data") or []:
                 refunds.append(to_provider_refund(item))
-        return WebhookEvent(event_id=str(data["id"]), event_type=str(data.get("type")), refunds=refunds)
+        return WebhookEvent(
+            event_id=str(data["id"]), event_type=str(data.get("type")), refunds=refunds
+        )

@@ -29,6 +29,7 @@ EVENTS = (
     "completed",
     "expired",
     "reminder",
+    "refunded",
 )
 """Each has a ``templates/email/return_<event>.html``. Besides the ones sent from here,
 ``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``

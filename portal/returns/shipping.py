@@ -25,6 +25,7 @@ from portal.carriers.base import (
     TrackingUpdate,
 )
 from portal.documents.slip import SlipData, SlipLine, StoreBranding
+from portal.models.audit import AuditEvent as AuditEventModel
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.policy import PolicyVersion
 from portal.models.returns import Return, ReturnLine
@@ -181,7 +182,11 @@ async def load_shipment(session: AsyncSession, return_id: int) -> ReturnShipment
     )
 
 
-def label_request(shipment: ReturnShipment) -> LabelRequest:
+def label_request(
+    shipment: ReturnShipment, carriers: tuple[str, ...] = (), services: tuple[str, ...] = ()
+) -> LabelRequest:
+    """What to buy; ``carriers``/``services`` are the merchant's preferences, in order
+    (the cheapest rate otherwise)."""
     ships = [
         (ol.product_type, rl.quantity)
         for rl, ol in shipment.lines
@@ -193,6 +198,8 @@ def label_request(shipment: ReturnShipment) -> LabelRequest:
         to_address=shipment.warehouse,
         parcel=parcel_for(ships),
         is_return=True,
+        preferred_carriers=carriers,
+        preferred_services=services,
         idempotency_key=f"label:{shipment.ret.rma}",
     )
 
@@ -370,3 +377,45 @@ async def record_slip(session: AsyncSession, return_id: int, slip_path: str) -> 
     session.add(ret)
     await record(session, "system", "return", ret.id, "slip_rendered", data={"path": slip_path})
     await session.commit()
+
+
+async def failed_labels(session: AsyncSession, limit: int = 100) -> list[Return]:
+    """Returns whose label could not be bought and will not be retried by themselves."""
+    return list(
+        (
+            await session.exec(
+                select(Return)
+                .where(Return.label_state == "failed", Return.status == "approved")
+                .order_by(Return.updated_at)
+                .limit(limit)  # type: ignore[arg-type]
+            )
+        ).all()
+    )
+
+
+async def retry_label(session: AsyncSession, return_id: int, actor: str) -> Return:
+    """Staff fixed the cause (say, the address): try buying the label again."""
+    from portal.jobs.outbox import enqueue
+
+    ret = await session.get(Return, return_id, with_for_update=True)
+    if ret is None or ret.label_state != "failed" or ret.status != "approved":
+        raise ShippingError("That return has no failed label to retry.")
+    attempts = len(
+        (
+            await session.exec(
+                select(AuditEventModel.id).where(
+                    AuditEventModel.entity_type == "return",
+                    AuditEventModel.entity_id == ret.id,
+                    AuditEventModel.action == "label_retried",
+                )
+            )
+        ).all()
+    )
+    ret.label_state = "pending"
+    session.add(ret)
+    await enqueue(
+        session, "issue_label", {"return_id": ret.id}, key=f"label:{ret.rma}:retry:{attempts + 1}"
+    )
+    await record(session, actor, "return", ret.id, "label_retried", reason=ret.label_error or "")
+    await session.commit()
+    return ret

@@ -46,15 +46,6 @@
       event.preventDefault();
       goToLine(parseInt(link.getAttribute("data-line"), 10) || 1);
     });
-    area.addEventListener("keydown", function (event) {
-      if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey && !event.metaKey) {
-        // two spaces, as YAML wants; Shift+Tab still leaves the field
-        event.preventDefault();
-        var s = area.selectionStart;
-        area.setRangeText("  ", s, area.selectionEnd, "end");
-        area.dispatchEvent(new Event("input", { bubbles: true }));
-      }
-    });
     render();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);

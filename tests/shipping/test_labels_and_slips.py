@@ -159,3 +159,44 @@ def test_pdftotext_reads_the_sandbox_label(tmp_path) -> None:
         ["pdftotext", str(tmp_path / "l.pdf"), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "SANDBOX" in text and label.tracking_code in text
+
+
+async def test_admin_retries_a_failed_label_after_fixing_the_address(db, jobs, approved_return,
+                                                                      client) -> None:
+    from portal.models import Order
+    from tests.conftest import csrf_token, submit_form
+    from tests.factories import PASSWORD, make_user
+
+    ret = await approved_return()
+    async with db.session() as session:
+        order = await session.get(Order, ret.order_id)
+        good_street = order.shipping_address["street1"]
+        order.shipping_address = {**order.shipping_address, "street1": ""}
+        session.add(order)
+        await session.commit()
+    await jobs.drain()
+    await make_user(db, "ops@shop.example", "admin")
+    await submit_form(client, "/login", "/login",
+                      {"email": "ops@shop.example", "password": PASSWORD, "next": ""})
+    page = await client.get("/admin/jobs")
+    assert f'id="label-{ret.id}"' in page.text and "missing street1" in page.text
+    async with db.session() as session:
+        order = await session.get(Order, ret.order_id)
+        order.shipping_address = {**order.shipping_address, "street1": good_street}
+        session.add(order)
+        await session.commit()
+    response = await client.post(f"/admin/labels/{ret.id}/retry",
+                                 data={"_csrf_token": csrf_token(client)}, follow_redirects=False)
+    assert response.status_code == 303
+    await jobs.drain()
+    fixed = await load(db, ret.id)
+    assert fixed.status == "label_issued" and fixed.label_state == "ready"
+    again = await client.post(f"/admin/labels/{ret.id}/retry",
+                              data={"_csrf_token": csrf_token(client)})
+    assert again.status_code == 404  # nothing failed any more
+
+
+def test_merchant_carrier_preferences_reach_the_label_request() -> None:
+    from portal.jobs.tasks import _split
+
+    assert _split(" USPS, UPS ,,") == ("USPS", "UPS")

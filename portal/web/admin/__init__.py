@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from portal.jobs.outbox import discard_message, outbox_overview, retry_message
 from portal.models.staff import StaffUser
+from portal.returns.shipping import ShippingError, failed_labels, retry_label
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
 
@@ -29,6 +30,7 @@ async def admin_home(staff_user: NamedDependency[StaffUser], db_session: DbSessi
 @get("/jobs", name="admin.jobs")
 async def jobs_page(request: HTMXRequest, db_session: DbSession) -> Template:
     overview = await outbox_overview(db_session)
+    overview["failed_labels"] = await failed_labels(db_session)
     name = "_partials/admin/jobs_table.html" if request.htmx else "admin/jobs.html"
     return Template(name, context={"overview": overview, "flash": request.query_params.get("done")})
 
@@ -67,9 +69,20 @@ async def discard_job(
     return Redirect(f"/admin/jobs?done=Job+{message_id}+discarded", status_code=303)
 
 
+@post("/labels/{return_id:int}/retry", name="admin.labels.retry", status_code=303)
+async def retry_failed_label(
+    return_id: FromPath[int], staff_user: NamedDependency[StaffUser], db_session: DbSession
+) -> Redirect:
+    try:
+        ret = await retry_label(db_session, return_id, actor=f"user:{staff_user.email}")
+    except ShippingError as exc:
+        raise NotFoundException(str(exc)) from None
+    return Redirect(f"/admin/jobs?done=Label+for+{ret.rma}+will+be+bought+again", status_code=303)
+
+
 admin_router = Router(
     path="/admin",
-    route_handlers=[admin_home, jobs_page, retry_job, discard_job],
+    route_handlers=[admin_home, jobs_page, retry_job, discard_job, retry_failed_label],
     guards=[requires_role("admin")],
     dependencies={
         "staff_user": Provide(provide_staff_user),

@@ -14,6 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from portal.accounts import verify_api_token
 from portal.catalog import parse_products, upsert_products
 from portal.orders import FieldError, IngestError, parse_order, upsert_order
+from portal.web.api.store_credit import redeem_credit
 from portal.web.deps import DbSession, provide_session
 
 
@@ -89,7 +90,7 @@ async def push_products(request: Request[Any, Any, Any], db_session: DbSession) 
 
 api_router = Router(
     path="/api/v1",
-    route_handlers=[push_order, push_products],
+    route_handlers=[push_order, push_products, redeem_credit],
     guards=[api_token_guard],
     dependencies={"db_session": Provide(provide_session)},
     tags=["store API"],

@@ -14,6 +14,7 @@ from portal.jobs.outbox import enqueue
 from portal.jobs.tasks import tracking_update_to_json
 from portal.models.outbox import ReceivedWebhook
 from portal.web.deps import DbSession, provide_session
+from portal.web.hooks.stripe import stripe_webhook
 
 
 @post("/easypost", summary="EasyPost tracker events (X-Hmac-Signature verified)")
@@ -57,7 +58,7 @@ async def easypost_webhook(request: Request[Any, Any, Any], db_session: DbSessio
 
 hooks_router = Router(
     path="/hooks",
-    route_handlers=[easypost_webhook],
+    route_handlers=[easypost_webhook, stripe_webhook],
     dependencies={"db_session": Provide(provide_session)},
     tags=["webhooks"],
 )

@@ -9,8 +9,10 @@ from litestar.response import Template
 from portal.models.staff import StaffUser
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import provide_session
+from portal.web.merchant.audit import audit_handlers
 from portal.web.merchant.policy import policy_handlers
 from portal.web.merchant.reviews import review_handlers
+from portal.web.merchant.users import user_handlers
 
 
 @get("/", name="merchant.home")
@@ -20,7 +22,13 @@ async def merchant_home(staff_user: NamedDependency[StaffUser]) -> Template:
 
 merchant_router = Router(
     path="/merchant",
-    route_handlers=[merchant_home, *review_handlers, *policy_handlers],
+    route_handlers=[
+        merchant_home,
+        *review_handlers,
+        *policy_handlers,
+        *user_handlers,
+        *audit_handlers,
+    ],
     guards=[requires_role("merchant")],
     dependencies={
         "staff_user": Provide(provide_staff_user),

@@ -14,6 +14,7 @@ from litestar import Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
@@ -347,7 +348,7 @@ async def policy_history(
 
 @get("/policy/versions/{number:int}", name="merchant.policy.version")
 async def policy_version(
-    number: int, db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    number: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
 ) -> Template:
     try:
         version = await editor.get_version(db_session, number)
@@ -362,7 +363,7 @@ async def policy_version(
 
 @post("/policy/rollback/{number:int}", name="merchant.policy.rollback", status_code=303)
 async def rollback_policy(
-    number: int,
+    number: FromPath[int],
     request: Request[Any, Any, Any],
     db_session: DbSession,
     staff_user: NamedDependency[StaffUser],

@@ -1,0 +1,210 @@
+"""What finance sees: the refund queue with its filters, and one refund with everything
+needed to decide (policy decision and matched rules, inspection, the shopper's history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.models.audit import AuditEvent
+from portal.models.base import utcnow
+from portal.models.money import Refund, RefundApproval
+from portal.models.orders import Customer, Order, OrderLine
+from portal.models.returns import Return, ReturnLine
+from portal.models.staff import StaffUser
+from portal.money.refunds import paid_for_lines, refundable
+
+QUEUE_STATUSES = ("pending_approval", "approved", "processing", "failed", "succeeded", "rejected")
+
+
+@dataclass
+class QueueFilters:
+    """Parsed query parameters; bad values are reported, never guessed."""
+
+    status: str = "pending_approval"
+    min_amount: int | None = None
+    max_amount: int | None = None
+    older_than_days: int | None = None
+    reason: str = ""
+    warehouse: str = ""
+    overdue: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> QueueFilters:
+        f = cls()
+        status = params.get("status", "pending_approval") or "pending_approval"
+        if status not in (*QUEUE_STATUSES, "all"):
+            f.errors.append(f"Unknown status {status!r}.")
+        else:
+            f.status = status
+        for name, attr in (
+            ("min_amount", "min_amount"),
+            ("max_amount", "max_amount"),
+            ("older_than_days", "older_than_days"),
+        ):
+            raw = (params.get(name) or "").strip()
+            if raw:
+                if raw.isdigit():
+                    setattr(f, attr, int(raw))
+                else:
+                    f.errors.append(
+                        f"{name.replace('_', ' ').capitalize()} must be a whole number."
+                    )
+        f.reason = (params.get("reason") or "").strip()[:64]
+        f.warehouse = (params.get("warehouse") or "").strip()[:64]
+        f.overdue = params.get("overdue") in ("1", "on", "true", "yes")
+        return f
+
+
+@dataclass
+class QueueRow:
+    refund: Refund
+    rma: str
+    order_number: str
+    email: str
+    warehouse: str
+    reasons: list[str]
+    approvals: int
+    overdue: bool
+    age_days: int
+
+
+async def refund_queue(
+    session: AsyncSession, filters: QueueFilters, *, now: datetime | None = None, limit: int = 500
+) -> list[QueueRow]:
+    now = now or utcnow()
+    query = (
+        select(Refund, Return, Order)
+        .join(Return, Return.id == Refund.return_id)  # type: ignore[arg-type]
+        .join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
+    )
+    if filters.status != "all":
+        query = query.where(Refund.status == filters.status)
+    if filters.min_amount is not None:
+        query = query.where(Refund.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        query = query.where(Refund.amount <= filters.max_amount)
+    if filters.older_than_days is not None:
+        query = query.where(Refund.created_at <= now - timedelta(days=filters.older_than_days))  # type: ignore[operator]
+    if filters.warehouse:
+        query = query.where(Return.destination == filters.warehouse)
+    if filters.overdue:
+        query = query.where(Refund.due_at.is_not(None), Refund.due_at < now)  # type: ignore[union-attr,operator]
+    if filters.reason:
+        query = query.where(
+            sa.exists().where(
+                ReturnLine.return_id == Return.id, ReturnLine.reason_code == filters.reason
+            )
+        )
+    rows = (await session.exec(query.order_by(Refund.due_at, Refund.id).limit(limit))).all()  # type: ignore[arg-type]
+    ids = [r.id for r, _, _ in rows]
+    return_ids = [ret.id for _, ret, _ in rows]
+    approvals: dict[int, int] = {}
+    reasons: dict[int, list[str]] = {}
+    if ids:
+        approvals = dict(
+            (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.select(RefundApproval.refund_id, sa.func.count())
+                    .where(RefundApproval.refund_id.in_(ids))  # type: ignore[attr-defined]
+                    .group_by(RefundApproval.refund_id)
+                )
+            ).all()
+        )
+        for rid, code in (
+            await session.exec(
+                select(ReturnLine.return_id, ReturnLine.reason_code).where(
+                    ReturnLine.return_id.in_(return_ids)  # type: ignore[attr-defined]
+                )
+            )
+        ).all():
+            reasons.setdefault(rid, []).append(code)
+    return [
+        QueueRow(
+            refund=refund,
+            rma=ret.rma,
+            order_number=order.number,
+            email=order.email,
+            warehouse=ret.destination,
+            reasons=sorted(set(reasons.get(ret.id, []))),  # type: ignore[arg-type]
+            approvals=approvals.get(refund.id, 0),  # type: ignore[arg-type]
+            overdue=is_overdue(refund, now),
+            age_days=max(0, (now - refund.created_at).days),
+        )
+        for refund, ret, order in rows
+    ]
+
+
+def is_overdue(refund: Refund, now: datetime) -> bool:
+    return (
+        refund.due_at is not None
+        and refund.due_at < now
+        and refund.status in ("pending_approval", "approved", "processing")
+    )
+
+
+async def filter_choices(session: AsyncSession) -> dict[str, list[str]]:
+    reasons = (await session.exec(select(ReturnLine.reason_code).distinct())).all()
+    warehouses = (await session.exec(select(Return.destination).distinct())).all()
+    return {
+        "reasons": sorted(r for r in reasons if r),
+        "warehouses": sorted(w for w in warehouses if w),
+    }
+
+
+async def refund_detail(session: AsyncSession, refund_id: int) -> dict[str, Any] | None:
+    refund = await session.get(Refund, refund_id)
+    if refund is None:
+        return None
+    ret = await session.get(Return, refund.return_id)
+    order = await session.get(Order, ret.order_id)  # type: ignore[union-attr]
+    customer = (
+        await session.get(Customer, order.customer_id) if order and order.customer_id else None
+    )
+    lines = (
+        await session.exec(
+            select(ReturnLine, OrderLine)
+            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
+            .where(ReturnLine.return_id == ret.id)  # type: ignore[union-attr]
+            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+        )
+    ).all()
+    approvers = (
+        await session.exec(
+            select(StaffUser.email, RefundApproval.created_at)
+            .join(StaffUser, StaffUser.id == RefundApproval.user_id)  # type: ignore[arg-type]
+            .where(RefundApproval.refund_id == refund_id)
+        )
+    ).all()
+    history_q = select(Return, Order).join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
+    if customer is not None:
+        history_q = history_q.where(Order.customer_id == customer.id)
+    else:
+        history_q = history_q.where(Order.email == order.email)  # type: ignore[union-attr]
+    history = (await session.exec(history_q.order_by(Return.created_at.desc()).limit(50))).all()  # type: ignore[attr-defined]
+    events = (
+        await session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == "refund", AuditEvent.entity_id == refund_id)
+            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+        )
+    ).all()
+    return {
+        "refund": refund,
+        "ret": ret,
+        "order": order,
+        "customer": customer,
+        "lines": list(lines),
+        "approvers": list(approvers),
+        "history": list(history),
+        "events": list(events),
+        "paid": await paid_for_lines(session, ret.id),  # type: ignore[arg-type,union-attr]
+        "refundable": await refundable(session, ret.id, excluding=refund.id),  # type: ignore[arg-type,union-attr]
+        "overdue": is_overdue(refund, utcnow()),
+    }

@@ -1,0 +1,1037 @@
+"""The warehouse side of a return: find it by what is scanned, receive the parcel once,
+grade each line, and finish the inspection by running the resolution.
+
+Every function here is a domain operation with its own transaction: it locks what it
+changes, writes audit events, queues side effects in the outbox and commits (or rolls back
+and raises ``WarehouseError`` having changed nothing). Controllers only parse and render.
+
+Money after inspection (the rule the shopper is told about):
+
+* a line counts only when it is **accepted**; a rejected line gets no money and its note
+  is sent to the shopper as the reason;
+* an accepted line pays its frozen decision (``refund_amount`` or ``store_credit_amount``)
+  pro rata to what arrived: ``amount * received // requested`` (rounded down);
+* lines the shopper keeps (``keep_item``) never come back and always pay in full;
+* the refund is the sum of the refund lines less the label fee, capped so it never goes
+  below zero; store credit is issued on the ledger key ``return:<rma>``, so credit that was
+  already issued at approval (policy ``issue: instant``) is never issued twice;
+* an accepted exchange is released for shipping (for the units that arrived); a rejected
+  one is cancelled and its reserved stock freed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.audit import record
+from portal.jobs.outbox import enqueue
+from portal.models.base import utcnow
+from portal.models.catalog import Variant
+from portal.models.money import StoreCreditEntry
+from portal.models.orders import Customer, Order, OrderLine
+from portal.models.outbox import Media
+from portal.models.returns import CONDITIONS, DISPOSITIONS, Exchange, Return, ReturnLine
+from portal.models.staff import StaffUser
+from portal.models.warehouse import ParcelReceipt, UnknownParcel
+from portal.money.credit import issue_credit
+from portal.money.refunds import request_refund
+from portal.returns.context import policy_ref
+from portal.returns.links import LinkSigner
+from portal.returns.notify import notify_shopper
+from portal.returns.rma import normalise_rma
+from portal.returns.states import TransitionError, transition
+
+RECEIVABLE = frozenset({"label_issued", "in_transit", "delivered"})
+"""A parcel may be received before the carrier reports it moving or delivered."""
+EXPECTED = ("label_issued", "in_transit", "delivered")
+AFTER_RECEIPT = frozenset({"received", "inspected", "completed"})
+MAX_SCAN = 200
+CONDITION_LABELS = {
+    "as_new": "As new",
+    "opened": "Opened",
+    "used": "Used",
+    "damaged": "Damaged",
+    "wrong_item": "Wrong item",
+    "missing": "Missing",
+}
+DISPOSITION_LABELS = {
+    "restock": "Restock",
+    "refurbish": "Refurbish",
+    "dispose": "Dispose",
+    "return_to_shopper": "Return to shopper",
+}
+NO_RESTOCK = frozenset({"damaged", "wrong_item", "missing"})
+
+
+class WarehouseError(ValueError):
+    """The action cannot go ahead; nothing was written.
+
+    ``problems`` maps a form field to a sentence for the person at the station; ``kind``
+    is ``invalid``, ``not_found`` or ``conflict``.
+    """
+
+    def __init__(
+        self, message: str, problems: dict[str, str] | None = None, kind: str = "invalid"
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or {}
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """Who is scanning, where: stamped on every receipt and unknown parcel."""
+
+    user_id: int
+    actor: str
+    warehouse: str = ""
+    station: str = ""
+
+
+# --- Finding a return by what was scanned ------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RMA_IN_TEXT = re.compile(r"RMA[\s\-_]?([0-9A-Z]{5})[\s\-_]?([0-9A-Z]{5})", re.IGNORECASE)
+_USPS_IMPB = re.compile(r"^420(\d{5}|\d{9})(\d{20,34})$")
+
+
+def clean_scan(code: str) -> str:
+    """What the scanner typed, without AIM prefixes, GS1 separators and stray spaces."""
+    text = _CONTROL.sub("", code or "").strip()
+    if text.startswith("]") and len(text) > 3:  # AIM symbology identifier, e.g. ]C1
+        text = text[3:]
+    return text[:MAX_SCAN]
+
+
+def scan_candidates(code: str) -> tuple[str | None, list[str]]:
+    """The RMA and tracking numbers a scan could stand for.
+
+    Scanners deliver the label barcode's raw contents: a USPS IMpb carries ``420`` and the
+    ZIP code before the tracking number, a FedEx 1D barcode ends with it; a slip's QR code
+    or barcode carries the RMA. Case, spaces and dashes never matter.
+    """
+    text = clean_scan(code)
+    compact = re.sub(r"[\s\-]", "", text).upper()
+    rma = normalise_rma(compact)
+    if rma is None:
+        found = _RMA_IN_TEXT.search(text)
+        if found:
+            rma = normalise_rma(found.group(1) + found.group(2))
+    tracking: list[str] = []
+    if compact:
+        tracking.append(compact)
+        impb = _USPS_IMPB.match(compact)
+        if impb:
+            tracking.append(impb.group(2))
+        if compact.isdigit() and len(compact) >= 30:
+            tracking.extend([compact[-22:], compact[-15:], compact[-12:]])
+    return rma, list(dict.fromkeys(tracking))
+
+
+async def find_by_scan(session: AsyncSession, code: str) -> Return | None:
+    """The return a scan names (tracking number, RMA or label barcode), else None."""
+    rma, tracking = scan_candidates(code)
+    conditions = []
+    if rma:
+        conditions.append(Return.rma == rma)
+    if tracking:
+        conditions.append(Return.tracking_code.in_(tracking))  # type: ignore[union-attr]
+    if not conditions:
+        return None
+    rows = (await session.exec(select(Return).where(sa.or_(*conditions)).limit(2))).all()
+    if rma:
+        for row in rows:
+            if row.rma == rma:
+                return row
+    return rows[0] if rows else None
+
+
+# --- Scanning and receiving ----------------------------------------------------------------
+
+
+@dataclass
+class ScanResult:
+    """What a scan did, for the station to show (``ok`` picks the sound and colour)."""
+
+    outcome: str  # received | already_received | not_receivable | unknown
+    message: str
+    ok: bool
+    ret: Return | None = None
+    receipt: ParcelReceipt | None = None
+    unknown: UnknownParcel | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+async def _receipt(session: AsyncSession, return_id: int) -> ParcelReceipt | None:
+    return (
+        await session.exec(select(ParcelReceipt).where(ParcelReceipt.return_id == return_id))
+    ).first()
+
+
+async def _person(session: AsyncSession, user_id: int | None) -> str:
+    if user_id is None:
+        return "someone"
+    user = await session.get(StaffUser, user_id)
+    return (user.name or user.email) if user else "someone"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def _already(session: AsyncSession, ret: Return) -> ScanResult:
+    receipt = await _receipt(session, ret.id)  # type: ignore[arg-type]
+    if receipt is not None:
+        who = await _person(session, receipt.received_by)
+        where = f" at {receipt.station}" if receipt.station else ""
+        message = (
+            f"Already received: {ret.rma} was received by {who}{where} on "
+            f"{_when(receipt.received_at)}. No second receipt was recorded."
+        )
+    else:
+        message = f"Already received: {ret.rma} is {ret.status}. No second receipt was recorded."
+    return ScanResult("already_received", message, False, ret=ret, receipt=receipt)
+
+
+async def scan_parcel(
+    session: AsyncSession, code: str, station: Station, signer: LinkSigner
+) -> ScanResult:
+    """One scan at a station: receive the matching return, or record an unknown parcel.
+
+    Scanning a parcel that was already received records nothing and says who received it.
+    """
+    text = clean_scan(code)
+    if not text:
+        raise WarehouseError("Scan a label, tracking number or RMA.", {"code": "Nothing scanned."})
+    ret = await find_by_scan(session, text)
+    if ret is None:
+        parcel = UnknownParcel(
+            scanned_code=text,
+            warehouse=station.warehouse,
+            station=station.station,
+            scanned_by=station.user_id,
+        )
+        session.add(parcel)
+        await session.flush()
+        await record(
+            session,
+            station.actor,
+            "unknown_parcel",
+            parcel.id,
+            "recorded",
+            data={"scanned": text, "warehouse": station.warehouse, "station": station.station},
+        )
+        await session.commit()
+        return ScanResult(
+            "unknown",
+            f"No return matches “{text}”. Recorded as unknown parcel #{parcel.id}: "
+            "note what is inside.",
+            False,
+            unknown=parcel,
+        )
+    return await receive(session, ret.id, station, signer, scanned=text)  # type: ignore[arg-type]
+
+
+async def receive(
+    session: AsyncSession,
+    return_id: int,
+    station: Station,
+    signer: LinkSigner,
+    *,
+    scanned: str = "",
+) -> ScanResult:
+    """Receive a return's parcel exactly once: the row is locked (PostgreSQL) and moved by
+    compare-and-set, and the receipt's unique ``return_id`` backs both up, so two stations
+    scanning the same parcel at the same moment record one receipt."""
+    try:
+        ret = (
+            await session.exec(select(Return).where(Return.id == return_id).with_for_update())
+        ).first()
+        if ret is None:
+            raise WarehouseError("That return does not exist.", kind="not_found")
+        if ret.status in AFTER_RECEIPT:
+            result = await _already(session, ret)
+            await session.commit()  # nothing written; ends the lock, keeps what was loaded
+            return result
+        if ret.status not in RECEIVABLE:
+            why = {
+                "requested": "it is still waiting for review",
+                "approved": "its label has not been issued yet",
+                "rejected": "it was rejected",
+                "cancelled": "it was cancelled",
+                "expired": "it expired",
+            }.get(ret.status, f"it is {ret.status}")
+            await session.commit()  # nothing written; ends the lock, keeps what was loaded
+            return ScanResult(
+                "not_receivable",
+                f"Set aside: {ret.rma} cannot be received because {why}. Ask a supervisor.",
+                False,
+                ret=ret,
+            )
+        previous = ret.status
+        warnings = []
+        if station.warehouse and ret.destination and ret.destination != station.warehouse:
+            warnings.append(
+                f"This parcel was addressed to warehouse “{ret.destination}”, "
+                f"not “{station.warehouse}”."
+            )
+        await transition(
+            session,
+            ret,
+            "received",
+            station.actor,
+            "Parcel scanned at the warehouse.",
+            data={
+                "warehouse": station.warehouse,
+                "station": station.station,
+                "scanned": scanned,
+            },
+        )
+        receipt = ParcelReceipt(
+            return_id=ret.id,  # type: ignore[arg-type]
+            warehouse=station.warehouse,
+            station=station.station,
+            received_by=station.user_id,
+            received_at=ret.received_at or utcnow(),
+            previous_status=previous,
+            scanned_code=scanned[:MAX_SCAN],
+        )
+        session.add(receipt)
+        await session.flush()
+        order = await session.get(Order, ret.order_id)
+        await notify_shopper(session, ret, order, "received", signer)  # type: ignore[arg-type]
+        await session.commit()
+    except (TransitionError, IntegrityError):
+        # Another station won the race: report its receipt, write nothing.
+        await session.rollback()
+        fresh = await session.get(Return, return_id, populate_existing=True)
+        if fresh is None:
+            raise WarehouseError("That return does not exist.", kind="not_found") from None
+        return await _already(session, fresh)
+    except BaseException:
+        await session.rollback()
+        raise
+    message = f"Received {ret.rma}. Grade each item below."
+    return ScanResult(
+        "received", message, not warnings, ret=ret, receipt=receipt, warnings=warnings
+    )
+
+
+# --- Grading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """What the grader saw for one line, as typed into the form (checked by ``grade_line``)."""
+
+    received_quantity: str | int | None
+    condition: str | None
+    accepted: str | bool | None
+    note: str = ""
+    disposition: str | None = None
+
+
+def _as_bool(value: str | bool | None) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    return {"yes": True, "true": True, "accept": True, "1": True, "no": False, "false": False,
+            "reject": False, "0": False}.get(value.strip().lower())  # fmt: skip
+
+
+def check_grade(
+    line: ReturnLine, order_line: OrderLine, grade: Grade
+) -> tuple[int, str, bool, str, str | None]:
+    """The grade as clean values, or a WarehouseError naming each problem."""
+    problems: dict[str, str] = {}
+    quantity: int | None = None
+    raw_qty = grade.received_quantity
+    try:
+        quantity = int(str(raw_qty).strip()) if raw_qty not in (None, "") else None
+    except ValueError:
+        quantity = None
+    if quantity is None or not 0 <= quantity <= line.quantity:
+        problems["received_quantity"] = f"Enter how many arrived, from 0 to {line.quantity}."
+    condition = (grade.condition or "").strip()
+    if condition not in CONDITIONS:
+        problems["condition"] = "Choose the condition."
+    accepted = _as_bool(grade.accepted)
+    if accepted is None:
+        problems["accepted"] = "Choose accept or reject."
+    note = (grade.note or "").strip()
+    if len(note) > 2000:
+        problems["note"] = "Keep the note under 2,000 characters."
+    disposition = (grade.disposition or "").strip() or None
+    if disposition is not None and disposition not in DISPOSITIONS:
+        problems["disposition"] = "Choose what happens to the item."
+    if not problems:
+        assert quantity is not None
+        if condition == "missing" and quantity > 0:
+            problems["condition"] = (
+                "Missing means nothing arrived: set the quantity to 0 or choose another condition."
+            )
+        if quantity == 0:
+            if condition != "missing":
+                problems["condition"] = "Nothing arrived: the condition is Missing."
+            if accepted:
+                problems["accepted"] = "Nothing arrived, so there is nothing to accept."
+            disposition = None
+        elif disposition is None:
+            problems["disposition"] = "Choose what happens to the item."
+        if accepted and condition == "wrong_item":
+            problems["accepted"] = "A wrong item cannot be accepted; reject it and say why."
+        if accepted is False and not note:
+            problems["note"] = "Say why it is rejected; the shopper will read it."
+        if disposition == "restock":
+            if condition in NO_RESTOCK:
+                problems["disposition"] = (
+                    f"A {CONDITION_LABELS[condition].lower()} item cannot go back on the shelf."
+                )
+            elif order_line.variant_id is None:
+                problems["disposition"] = (
+                    "This item is not in the catalogue; it cannot be restocked."
+                )
+    if problems:
+        raise WarehouseError("Check the grade: " + " ".join(problems.values()), problems)
+    assert quantity is not None and accepted is not None
+    return quantity, condition, accepted, note, disposition
+
+
+async def _locked_return(session: AsyncSession, return_id: int) -> Return:
+    ret = (
+        await session.exec(select(Return).where(Return.id == return_id).with_for_update())
+    ).first()
+    if ret is None:
+        raise WarehouseError("That return does not exist.", kind="not_found")
+    return ret
+
+
+async def grade_line(
+    session: AsyncSession, line_id: int, grade: Grade, station: Station
+) -> ReturnLine:
+    """Record the grade of one line. A line may be graded again until inspection finishes;
+    stock only moves when it does, so regrading can never restock twice."""
+    try:
+        line = await session.get(ReturnLine, line_id)
+        if line is None:
+            raise WarehouseError("That item does not exist.", kind="not_found")
+        ret = await _locked_return(session, line.return_id)
+        if ret.status != "received":
+            raise WarehouseError(
+                f"Return {ret.rma} is {ret.status}: items can only be graded after the parcel "
+                "is received and before inspection is finished.",
+                kind="conflict",
+            )
+        if line.decision.get("keep_item"):
+            raise WarehouseError("The shopper keeps this item; there is nothing to grade.")
+        order_line = await session.get(OrderLine, line.order_line_id)
+        assert order_line is not None
+        quantity, condition, accepted, note, disposition = check_grade(line, order_line, grade)
+        before = {
+            "received_quantity": line.received_quantity,
+            "condition": line.condition,
+            "accepted": line.accepted,
+            "disposition": line.disposition,
+        }
+        line.received_quantity = quantity
+        line.condition = condition
+        line.accepted = accepted
+        line.inspection_note = note
+        line.disposition = disposition
+        line.graded_by = station.user_id
+        line.graded_at = utcnow()
+        session.add(line)
+        await record(
+            session,
+            station.actor,
+            "return",
+            ret.id,
+            "line_graded" if before["condition"] is None else "line_regraded",
+            reason=note,
+            data={
+                "line_id": line.id,
+                "received_quantity": quantity,
+                "condition": condition,
+                "accepted": accepted,
+                "disposition": disposition,
+                "before": before if before["condition"] is not None else None,
+                "station": station.station,
+            },
+        )
+        await session.commit()
+        return line
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+# --- Finishing the inspection ------------------------------------------------------------
+
+
+@dataclass
+class LineOutcome:
+    line_id: int
+    title: str
+    resolution: str
+    accepted: bool
+    received: int
+    requested: int
+    refund: int = 0
+    credit: int = 0
+    exchange: str | None = None  # released | cancelled
+    reason: str = ""
+    restocked: int = 0
+
+
+@dataclass
+class InspectionOutcome:
+    """What finishing an inspection did, shown to the grader and sent to the shopper."""
+
+    ret: Return
+    lines: list[LineOutcome]
+    refund_amount: int = 0
+    refund_status: str | None = None
+    label_fee: int = 0
+    credit_amount: int = 0
+    credit_code: str | None = None
+    credit_already_issued: bool = False
+    completed: bool = False
+
+
+def _prorata(amount: int, received: int, requested: int) -> int:
+    return amount * received // requested if requested else 0
+
+
+async def finish_inspection(
+    session: AsyncSession,
+    return_id: int,
+    station: Station,
+    signer: LinkSigner,
+    *,
+    now: datetime | None = None,
+) -> InspectionOutcome:
+    """received → inspected, with the whole resolution in one transaction: stock restocked,
+    store credit issued, exchanges released, the refund requested (auto-approved per the
+    policy), the shopper told the outcome. A return with nothing left for finance to pay
+    goes on to completed."""
+    moment = now or utcnow()
+    try:
+        ret = await _locked_return(session, return_id)
+        if ret.status != "received":
+            raise WarehouseError(
+                f"Return {ret.rma} is {ret.status}; only a received return can be finished.",
+                kind="conflict",
+            )
+        rows = (
+            await session.exec(
+                select(ReturnLine, OrderLine)
+                .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
+                .where(ReturnLine.return_id == ret.id)
+                .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            )
+        ).all()
+        ungraded = [
+            ol.title
+            for line, ol in rows
+            if not line.decision.get("keep_item") and line.condition is None
+        ]
+        if ungraded:
+            raise WarehouseError(
+                "Grade every item first: " + ", ".join(ungraded) + ".",
+                {"form": "Some items are not graded yet."},
+                kind="conflict",
+            )
+        if ret.policy_version_id is None:
+            raise WarehouseError(f"Return {ret.rma} has no policy version.", kind="conflict")
+        policy = (await policy_ref(session, ret.policy_version_id)).policy
+
+        exchanges = {
+            e.return_line_id: e
+            for e in (
+                await session.exec(
+                    select(Exchange).where(
+                        Exchange.return_line_id.in_([line.id for line, _ in rows])  # type: ignore[attr-defined]
+                    )
+                )
+            ).all()
+        }
+        outcomes: list[LineOutcome] = []
+        refund_sum = 0
+        credit_sum = 0
+        for line, order_line in rows:
+            keep = bool(line.decision.get("keep_item"))
+            received = line.quantity if keep else int(line.received_quantity or 0)
+            accepted = True if keep else bool(line.accepted)
+            out = LineOutcome(
+                line_id=line.id,  # type: ignore[arg-type]
+                title=order_line.title
+                + (f" ({order_line.variant_title})" if order_line.variant_title else ""),
+                resolution=line.resolution,
+                accepted=accepted,
+                received=received,
+                requested=line.quantity,
+                reason="" if accepted else line.inspection_note,
+            )
+            if accepted and received:
+                out.refund = _prorata(line.refund_amount, received, line.quantity)
+                out.credit = _prorata(line.store_credit_amount, received, line.quantity)
+            refund_sum += out.refund
+            credit_sum += out.credit
+            exchange = exchanges.get(line.id)  # type: ignore[arg-type]
+            if exchange is not None and exchange.status == "reserved":
+                out.exchange = await _settle_exchange(session, exchange, accepted, received)
+            if not keep and line.disposition == "restock" and received > 0:
+                await session.exec(  # type: ignore[call-overload]
+                    sa.update(Variant)
+                    .where(Variant.id == order_line.variant_id)
+                    .values(stock_on_hand=Variant.stock_on_hand + received)
+                    .execution_options(synchronize_session=False)
+                )
+                out.restocked = received
+            outcomes.append(out)
+
+        label_fee = min(ret.label_fee, refund_sum)
+        refund_amount = max(0, refund_sum - label_fee)
+        summary = {
+            "refund": refund_amount,
+            "label_fee": label_fee,
+            "store_credit": credit_sum,
+            "lines": [
+                {
+                    "line_id": o.line_id,
+                    "accepted": o.accepted,
+                    "received": o.received,
+                    "refund": o.refund,
+                    "credit": o.credit,
+                    "exchange": o.exchange,
+                    "restocked": o.restocked,
+                }
+                for o in outcomes
+            ],
+        }
+        await transition(
+            session, ret, "inspected", station.actor, "Inspection finished.", data=summary
+        )
+        result = InspectionOutcome(ret=ret, lines=outcomes, label_fee=label_fee)
+
+        order = await session.get(Order, ret.order_id)
+        assert order is not None
+        if credit_sum > 0:
+            key = f"return:{ret.rma}"
+            already = (
+                await session.exec(
+                    select(StoreCreditEntry.id).where(
+                        StoreCreditEntry.idempotency_key == f"{key}:issue"
+                    )
+                )
+            ).first()
+            code = await issue_credit(
+                session,
+                currency=ret.currency,
+                amount=credit_sum,
+                customer_id=order.customer_id,
+                return_id=ret.id,
+                actor=station.actor,
+                expires_days=policy.store_credit.expires_days,
+                now=moment,
+                key=key,
+            )
+            result.credit_amount = credit_sum
+            result.credit_code = code.code
+            result.credit_already_issued = already is not None
+        if refund_amount > 0:
+            threshold = policy.approval.auto_approve_refunds_below
+            auto = not ret.require_review and threshold is not None and refund_amount < threshold
+            refund = await request_refund(
+                session,
+                ret,
+                refund_amount,
+                actor=station.actor,
+                auto_approve=auto,
+                due_days=policy.timelines.refund_within_days_of_receipt,
+                now=moment,
+            )
+            result.refund_amount = refund_amount
+            result.refund_status = refund.status if refund else None
+        else:
+            await transition(
+                session,
+                ret,
+                "completed",
+                station.actor,
+                "Nothing left to pay after inspection.",
+                data={"store_credit": credit_sum},
+            )
+            result.completed = True
+        await _email_outcome(session, ret, order, result, signer)
+        await session.commit()
+        return result
+    except TransitionError as exc:
+        await session.rollback()
+        raise WarehouseError(str(exc), kind="conflict") from None
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def _settle_exchange(
+    session: AsyncSession, exchange: Exchange, accepted: bool, received: int
+) -> str:
+    """Release an accepted exchange for the units that arrived; free the rest of its stock."""
+    keep_units = received if accepted else 0
+    freed = exchange.quantity - keep_units
+    if freed > 0:
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(Variant)
+            .where(Variant.id == exchange.variant_id, Variant.stock_reserved >= freed)
+            .values(stock_reserved=Variant.stock_reserved - freed)
+            .execution_options(synchronize_session=False)
+        )
+    exchange.updated_at = utcnow()
+    if keep_units > 0:
+        exchange.quantity = keep_units
+        exchange.status = "released"
+    else:
+        exchange.status = "cancelled"
+    session.add(exchange)
+    await session.flush()
+    return exchange.status
+
+
+async def _email_outcome(
+    session: AsyncSession,
+    ret: Return,
+    order: Order,
+    result: InspectionOutcome,
+    signer: LinkSigner,
+) -> None:
+    """The shopper's e-mail: what each item came to, and why a rejected one got nothing."""
+    customer = await session.get(Customer, order.customer_id) if order.customer_id else None
+    exchange_variants: dict[int, str] = {}
+    released = [o.line_id for o in result.lines if o.exchange == "released"]
+    if released:
+        for line_id, title, sku in (
+            await session.exec(
+                select(Exchange.return_line_id, Variant.title, Variant.sku)
+                .join(Variant, Variant.id == Exchange.variant_id)  # type: ignore[arg-type]
+                .where(Exchange.return_line_id.in_(released))  # type: ignore[attr-defined]
+            )
+        ).all():
+            exchange_variants[line_id] = title or sku
+    context = {
+        "rma": ret.rma,
+        "order_number": order.number,
+        "name": (customer.name if customer and customer.name else "")
+        or order.shipping_address.get("name", ""),
+        "link": signer.path(order.id, ret.rma),  # type: ignore[arg-type]
+        "currency": ret.currency,
+        "refund_amount": result.refund_amount,
+        "refund_pending": result.refund_status == "pending_approval",
+        "label_fee": result.label_fee,
+        "credit_amount": result.credit_amount,
+        "credit_code": result.credit_code,
+        "completed": result.completed,
+        "lines": [
+            {
+                "title": o.title,
+                "accepted": o.accepted,
+                "received": o.received,
+                "requested": o.requested,
+                "refund": o.refund,
+                "credit": o.credit,
+                "exchange": o.exchange,
+                "exchange_for": exchange_variants.get(o.line_id, ""),
+                "reason": o.reason,
+            }
+            for o in result.lines
+        ],
+    }
+    await enqueue(
+        session,
+        "send_email",
+        {
+            "template": "return_inspected",
+            "to": order.email,
+            "context": context,
+            "return_id": ret.id,
+        },
+        key=f"email:return_inspected:{ret.rma}",
+    )
+
+
+# --- Undo and unknown parcels -------------------------------------------------------------
+
+
+async def undo_receipt(
+    session: AsyncSession, return_id: int, reason: str, station: Station
+) -> Return:
+    """A supervisor takes back a wrong scan: the return goes back to where it was, its
+    grades are cleared and the receipt removed (the audit event keeps what it said)."""
+    reason = reason.strip()
+    if not reason:
+        raise WarehouseError(
+            "Say why the scan is undone.", {"reason": "Say why the scan is undone."}
+        )
+    try:
+        ret = await _locked_return(session, return_id)
+        receipt = await _receipt(session, return_id)
+        if ret.status != "received" or receipt is None:
+            raise WarehouseError(
+                f"Return {ret.rma} is {ret.status}: only a received parcel whose inspection "
+                "is not finished can be undone.",
+                kind="conflict",
+            )
+        previous = receipt.previous_status
+        now = utcnow()
+        changed = await session.exec(  # type: ignore[call-overload]
+            sa.update(Return)
+            .where(Return.id == ret.id, Return.version == ret.version, Return.status == "received")
+            .values(status=previous, received_at=None, updated_at=now, version=Return.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount != 1:
+            raise WarehouseError(f"Return {ret.rma} changed meanwhile; reload.", kind="conflict")
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(ReturnLine)
+            .where(ReturnLine.return_id == ret.id)
+            .values(
+                received_quantity=None,
+                condition=None,
+                accepted=None,
+                inspection_note="",
+                disposition=None,
+                graded_by=None,
+                graded_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await record(
+            session,
+            station.actor,
+            "return",
+            ret.id,
+            "receipt_undone",
+            from_state="received",
+            to_state=previous,
+            reason=reason,
+            data={
+                "received_by": receipt.received_by,
+                "received_at": receipt.received_at.isoformat(),
+                "station": receipt.station,
+                "warehouse": receipt.warehouse,
+                "scanned": receipt.scanned_code,
+            },
+        )
+        await session.delete(receipt)
+        await session.commit()
+        for key, value in {"status": previous, "received_at": None, "updated_at": now}.items():
+            set_committed_value(ret, key, value)
+        set_committed_value(ret, "version", ret.version + 1)
+        return ret
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def note_unknown_parcel(
+    session: AsyncSession,
+    parcel_id: int,
+    station: Station,
+    *,
+    notes: str,
+    resolved: bool = False,
+) -> UnknownParcel:
+    """Write down what is in an unknown parcel, and close it once it is sorted out."""
+    notes = notes.strip()
+    if len(notes) > 2000:
+        raise WarehouseError("Keep the note under 2,000 characters.", {"notes": "Too long."})
+    if resolved and not notes:
+        raise WarehouseError(
+            "Say how it was sorted out before closing it.",
+            {"notes": "Say how it was sorted out."},
+        )
+    try:
+        parcel = (
+            await session.exec(
+                select(UnknownParcel).where(UnknownParcel.id == parcel_id).with_for_update()
+            )
+        ).first()
+        if parcel is None:
+            raise WarehouseError("That unknown parcel does not exist.", kind="not_found")
+        if parcel.resolved:
+            raise WarehouseError(f"Unknown parcel #{parcel_id} is already closed.", kind="conflict")
+        parcel.notes = notes
+        if resolved:
+            parcel.resolved = True
+            parcel.resolved_by = station.user_id
+            parcel.resolved_at = utcnow()
+        session.add(parcel)
+        await record(
+            session,
+            station.actor,
+            "unknown_parcel",
+            parcel.id,
+            "resolved" if resolved else "noted",
+            reason=notes,
+        )
+        await session.commit()
+        return parcel
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+# --- Reading: the return at the station, queues and counts -------------------------------
+
+
+@dataclass
+class LineView:
+    line: ReturnLine
+    order_line: OrderLine
+    exchange: Exchange | None
+    exchange_variant: Variant | None
+    photo: Media | None
+
+    @property
+    def keep_item(self) -> bool:
+        return bool(self.line.decision.get("keep_item"))
+
+
+@dataclass
+class ReturnView:
+    ret: Return
+    order: Order
+    lines: list[LineView]
+    receipt: ParcelReceipt | None
+    received_by: str = ""
+
+    @property
+    def graded(self) -> bool:
+        return all(v.keep_item or v.line.condition is not None for v in self.lines)
+
+
+async def return_view(session: AsyncSession, return_id: int) -> ReturnView | None:
+    """A return with what the grader needs: items, reasons, photos, chosen resolutions."""
+    ret = await session.get(Return, return_id, populate_existing=True)
+    if ret is None:
+        return None
+    order = await session.get(Order, ret.order_id)
+    assert order is not None
+    rows = (
+        await session.exec(
+            select(ReturnLine, OrderLine, Exchange, Variant, Media)
+            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
+            .join(Exchange, Exchange.return_line_id == ReturnLine.id, isouter=True)  # type: ignore[arg-type]
+            .join(Variant, Variant.id == Exchange.variant_id, isouter=True)  # type: ignore[arg-type]
+            .join(Media, Media.id == ReturnLine.photo_media_id, isouter=True)  # type: ignore[arg-type]
+            .where(ReturnLine.return_id == return_id)
+            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    receipt = await _receipt(session, return_id)
+    who = await _person(session, receipt.received_by) if receipt else ""
+    return ReturnView(
+        ret=ret,
+        order=order,
+        lines=[LineView(*row) for row in rows],
+        receipt=receipt,
+        received_by=who,
+    )
+
+
+@dataclass
+class Queues:
+    expected: Sequence[Return]
+    to_grade: Sequence[Return]
+    unknown: Sequence[UnknownParcel]
+    expected_total: int = 0
+    to_grade_total: int = 0
+    unknown_total: int = 0
+
+
+async def queues(session: AsyncSession, warehouse: str = "", *, limit: int = 50) -> Queues:
+    """Parcels on their way to this warehouse, received ones not graded, unknown parcels."""
+
+    def for_warehouse(query: Any) -> Any:
+        return query.where(Return.destination == warehouse) if warehouse else query
+
+    expected_q = for_warehouse(select(Return).where(Return.status.in_(EXPECTED)))  # type: ignore[attr-defined]
+    grade_q = for_warehouse(select(Return).where(Return.status == "received"))
+    unknown_q = select(UnknownParcel).where(UnknownParcel.resolved.is_(False))  # type: ignore[attr-defined]
+    if warehouse:
+        unknown_q = unknown_q.where(UnknownParcel.warehouse == warehouse)
+
+    async def count(query: Any) -> int:
+        return int(
+            (await session.exec(sa.select(sa.func.count()).select_from(query.subquery()))).one()[0]  # type: ignore[call-overload]
+        )
+
+    return Queues(
+        expected=(
+            await session.exec(
+                expected_q.order_by(Return.delivered_at.desc().nulls_last(), Return.id).limit(limit)  # type: ignore[union-attr]
+            )
+        ).all(),
+        to_grade=(
+            await session.exec(grade_q.order_by(Return.received_at, Return.id).limit(limit))  # type: ignore[arg-type]
+        ).all(),
+        unknown=(
+            await session.exec(unknown_q.order_by(UnknownParcel.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+        ).all(),
+        expected_total=await count(expected_q),
+        to_grade_total=await count(grade_q),
+        unknown_total=await count(unknown_q),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCount:
+    person: str
+    received: int
+    graded: int
+    unknown: int
+
+
+async def daily_counts(session: AsyncSession, day: datetime | None = None) -> list[PersonCount]:
+    """Per person, on one UTC day: parcels received, items graded, unknown parcels logged."""
+    start = (day or utcnow()).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    tallies: dict[int, list[int]] = {}
+    queries = (
+        select(ParcelReceipt.received_by, sa.func.count())
+        .where(ParcelReceipt.received_at >= start, ParcelReceipt.received_at < end)
+        .group_by(ParcelReceipt.received_by),
+        select(ReturnLine.graded_by, sa.func.count())
+        .where(ReturnLine.graded_at >= start, ReturnLine.graded_at < end)  # type: ignore[operator]
+        .group_by(ReturnLine.graded_by),
+        select(UnknownParcel.scanned_by, sa.func.count())
+        .where(UnknownParcel.created_at >= start, UnknownParcel.created_at < end)
+        .group_by(UnknownParcel.scanned_by),
+    )
+    for index, query in enumerate(queries):
+        for user_id, n in (await session.exec(query)).all():  # type: ignore[call-overload]
+            if user_id is not None:
+                tallies.setdefault(user_id, [0, 0, 0])[index] = int(n)
+    if not tallies:
+        return []
+    users = {
+        u.id: (u.name or u.email)
+        for u in (
+            await session.exec(select(StaffUser).where(StaffUser.id.in_(list(tallies))))  # type: ignore[union-attr]
+        ).all()
+    }
+    return sorted(
+        (PersonCount(users.get(uid, f"#{uid}"), *counts) for uid, counts in tallies.items()),
+        key=lambda c: (-(c.received + c.graded + c.unknown), c.person),
+    )

@@ -1,0 +1,30 @@
+"""Logging staff in and reading the editor's hidden fields, as a browser would."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.conftest import csrf_token, submit_form
+from tests.factories import PASSWORD, make_user
+
+
+async def login(client: Any, db: Any, email: str = "mia@shop.example", *roles: str) -> Any:
+    user = await make_user(db, email, *(roles or ("merchant",)))
+    response = await submit_form(
+        client, "/login", "/login", {"email": email, "password": PASSWORD, "next": ""}
+    )
+    assert response.status_code < 400
+    return user
+
+
+def base_version(html: str) -> str:
+    found = re.search(r'name="base_version" value="(\d*)"', html)
+    assert found, "the editor has no base_version field"
+    return found.group(1)
+
+
+async def post(client: Any, path: str, data: dict[str, Any], **kw: Any) -> Any:
+    """Post a form with the CSRF token the page set."""
+    kw.setdefault("follow_redirects", False)
+    return await client.post(path, data={**data, "_csrf_token": csrf_token(client)}, **kw)

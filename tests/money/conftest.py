@@ -1,0 +1,1 @@
+from tests.money.fixtures import make_refund, signer, stripe_base  # noqa: F401
