@@ -33,12 +33,24 @@ from portal.settings import async_database_url  # noqa: E402
 
 
 def start_workers(count: int, db_url: str, redis_url: str) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "PORTAL_DATABASE_URL": db_url, "PORTAL_REDIS_URL": redis_url,
-           "PORTAL_SECRET_KEY": "b" * 40, "PORTAL_DISPATCH_POLL_MS": "20",
-           "PORTAL_LOG_LEVEL": "ERROR"}
-    return [subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(count)]
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": db_url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_SECRET_KEY": "b" * 40,
+        "PORTAL_DISPATCH_POLL_MS": "20",
+        "PORTAL_LOG_LEVEL": "ERROR",
+    }
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
 
 
 def stop(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -49,8 +61,17 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def insert(db: Database, count: int, prefix: str) -> None:
-    rows = [{"job": "noop", "payload": {}, "dedupe_key": f"{prefix}:{i}", "status": "pending",
-             "attempts": 0, "max_attempts": 8} for i in range(count)]
+    rows = [
+        {
+            "job": "noop",
+            "payload": {},
+            "dedupe_key": f"{prefix}:{i}",
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": 8,
+        }
+        for i in range(count)
+    ]
     from portal.models.base import utcnow
 
     now = utcnow()
@@ -65,9 +86,16 @@ async def wait_done(db: Database, prefix: str, count: int, timeout: float = 600)
     deadline = time.monotonic() + timeout
     while True:
         async with db.engine.connect() as conn:
-            done = (await conn.execute(sa.select(sa.func.count()).select_from(OutboxMessage.__table__)
-                    .where(OutboxMessage.__table__.c.dedupe_key.like(f"{prefix}:%"),
-                           OutboxMessage.__table__.c.status == "done"))).scalar_one()
+            done = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(OutboxMessage.__table__)
+                    .where(
+                        OutboxMessage.__table__.c.dedupe_key.like(f"{prefix}:%"),
+                        OutboxMessage.__table__.c.status == "done",
+                    )
+                )
+            ).scalar_one()
         if done >= count:
             return
         if time.monotonic() > deadline:
@@ -89,8 +117,9 @@ async def throughput(db: Database, workers: int, rows: int, db_url: str, redis_u
         stop(procs)
 
 
-async def latency(db: Database, db_url: str, redis_url: str, seconds: float = 10,
-                  rate: float = 50) -> tuple[float, float]:
+async def latency(
+    db: Database, db_url: str, redis_url: str, seconds: float = 10, rate: float = 50
+) -> tuple[float, float]:
     procs = start_workers(1, db_url, redis_url)
     try:
         await insert(db, 20, "warm-lat")
@@ -104,8 +133,13 @@ async def latency(db: Database, db_url: str, redis_url: str, seconds: float = 10
         await wait_done(db, "lat", sent)
         table = OutboxMessage.__table__
         async with db.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(table.c.created_at, table.c.done_at)
-                    .where(table.c.dedupe_key.like("lat:%")))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(table.c.created_at, table.c.done_at).where(
+                        table.c.dedupe_key.like("lat:%")
+                    )
+                )
+            ).all()
         delays = sorted((d - c).total_seconds() * 1000 for c, d in rows)
         return statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
     finally:
@@ -131,7 +165,9 @@ async def main() -> None:
             rate = await throughput(db, workers, args.rows, db_url, args.redis)
             print(f"  {workers} worker(s): {rate:,.0f} rows dispatched and completed per second")
         p50, p99 = await latency(db, db_url, args.redis)
-        print(f"  commit -> job done (50 rows/s trickle, 1 worker): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        print(
+            f"  commit -> job done (50 rows/s trickle, 1 worker): p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
         await db.dispose()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

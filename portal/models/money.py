@@ -58,6 +58,9 @@ class Refund(SQLModel, table=True):
     created_at: datetime = created_at_field()
     decided_at: datetime | None = time_field()
     completed_at: datetime | None = time_field()
+    attempts: int = 0
+    claimed_until: datetime | None = time_field()
+    """The lease of the worker calling the provider now (never two at once)."""
 
 
 class RefundApproval(SQLModel, table=True):

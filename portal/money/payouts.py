@@ -15,6 +15,7 @@ inspected is completed then (its resolution is done) and the shopper is told.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -32,6 +33,8 @@ from portal.payments import Payments, PaymentsError, ProviderRefund, RefundReque
 
 logger = logging.getLogger("portal.money")
 IN_FLIGHT = ("pending_approval", "approved", "processing")
+CLAIM_LEASE = timedelta(minutes=2)
+"""Longer than the SDK's request timeout (30 s), so a live claim means a live call."""
 
 
 async def settle(
@@ -106,28 +109,41 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
             logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
 
 
+class RefundInFlight(PaymentsError):
+    """Another worker holds the claim on this refund's payment right now."""
+
+    def __init__(self, refund_id: int) -> None:
+        super().__init__(f"Refund {refund_id} is being paid by another worker.", retryable=True)
+
+
 async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any = None) -> str:
     """Pay refund ``refund_id`` once. Returns its status afterwards.
 
-    Raises ``PaymentsError`` with ``retryable=True`` when the outcome is unknown (the
-    outbox retries with backoff and the same idempotency key); a definite refusal ends
-    the refund ``failed`` with the reason.
+    The claim: under the row lock, a worker takes a lease (``claimed_until``) and counts
+    the attempt; a second worker meanwhile gets ``RefundInFlight`` (retryable, so its
+    outbox row looks again later, after the lease if the first worker died). Raises
+    ``PaymentsError`` with ``retryable=True`` when the outcome is unknown: the outbox
+    retries with backoff, the same idempotency key and a look for an earlier refund
+    first. A definite refusal ends the refund ``failed`` with the reason.
     """
     async with db.session() as session:
         refund = await lock_refund(session, refund_id)
-        if refund.status not in ("approved", "processing"):
+        status = refund.status
+        if status not in ("approved", "processing") or (
+            status == "processing" and refund.provider_reference
+        ):
+            await session.rollback()  # done, or the provider has it and will tell us
+            return status
+        moment = utcnow()
+        if refund.claimed_until is not None and refund.claimed_until > moment:
             await session.rollback()
-            return refund.status
-        if refund.status == "processing" and refund.provider_reference:
-            await session.rollback()  # the provider has it; its webhook or reconcile settles it
-            return refund.status
-        retry = refund.status == "processing"
-        if not retry:
+            raise RefundInFlight(refund_id)
+        if refund.status == "approved":
             try:
                 await check_limit(session, refund)
             except RefundLimitExceeded as exc:
                 refund.status, refund.failure_reason = "failed", str(exc)
-                refund.completed_at = utcnow()
+                refund.completed_at = moment
                 session.add(refund)
                 await record(
                     session,
@@ -143,7 +159,6 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
                 return "failed"
             refund.status = "processing"
             refund.provider = payments.name
-            session.add(refund)
             await record(
                 session,
                 "system",
@@ -154,6 +169,10 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
                 to_state="processing",
                 data={"provider": payments.name},
             )
+        retry = refund.attempts > 0
+        refund.attempts += 1
+        refund.claimed_until = moment + CLAIM_LEASE
+        session.add(refund)
         ret = await session.get(Return, refund.return_id)
         order = await session.get(Order, ret.order_id) if ret else None
         request = RefundRequest(
@@ -169,15 +188,38 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
         result = await payments.refund(request)
     except PaymentsError as exc:
         if exc.retryable:
+            await _release(db, refund_id, str(exc))
             raise
         result = ProviderRefund("", "failed", request.amount, request.currency, refund_id, str(exc))
-    if result is None:
-        return "processing"  # manual: finance marks it paid
+    except BaseException as exc:
+        await _release(db, refund_id, f"{type(exc).__name__}: {exc}")
+        raise
     async with db.session() as session:
         refund = await lock_refund(session, refund_id)
-        await settle(session, refund, result, actor=f"provider:{payments.name}", signer=signer)
+        refund.claimed_until = None
+        session.add(refund)
+        if result is not None:  # None: manual payments, finance marks it paid
+            await settle(session, refund, result, actor=f"provider:{payments.name}", signer=signer)
         await session.commit()
         return refund.status
+
+
+async def _release(db: Database, refund_id: int, error: str) -> None:
+    """Give the claim back after an attempt whose outcome is unknown (audited)."""
+    async with db.session() as session:
+        refund = await lock_refund(session, refund_id)
+        refund.claimed_until = None
+        session.add(refund)
+        await record(
+            session,
+            "system",
+            "refund",
+            refund_id,
+            "attempt_failed",
+            reason=error[:2000],
+            data={"attempt": refund.attempts},
+        )
+        await session.commit()
 
 
 async def apply_provider_refunds(

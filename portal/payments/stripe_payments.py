@@ -73,8 +73,7 @@ class StripePayments:
         options: dict[str, Any] = {"max_network_retries": 0}
         if api_base:
             options["base_addresses"] = {"api": api_base.rstrip("/")}
-        if http_client is not None:
-            options["http_client"] = http_client
+        options["http_client"] = http_client or stripe.RequestsClient(timeout=30)
         self.client = stripe.StripeClient(api_key, **options)
         self.webhook_secret = webhook_secret
 

@@ -12,7 +12,7 @@ from portal.models.audit import AuditEvent
 from portal.models.policy import PolicyVersion
 from portal.policy.versions import active_version
 from portal.returns.create import Choice, ItemRequest
-from tests.merchant.helpers import base_version, login, post
+from tests.merchant.helpers import another_browser, base_version, login, post
 from tests.returns.builders import DEFAULT_POLICY, seed_shop
 from tests.returns.helpers import create
 
@@ -125,9 +125,7 @@ async def test_two_tabs_publish_one_wins_the_other_is_told_to_reload(client, db)
     assert "days: 45" in again.text and "You are editing your saved draft" in again.text
 
 
-async def test_drafts_are_per_user(client, db, app) -> None:
-    from litestar.testing import AsyncTestClient
-
+async def test_drafts_are_per_user(client, db) -> None:
     await seed_shop(db)
     await login(client, db)
     await client.get("/merchant/policy")
@@ -135,7 +133,7 @@ async def test_drafts_are_per_user(client, db, app) -> None:
     assert saved.status_code == 303
     mine = await client.get("/merchant/policy?done=saved")
     assert "Draft saved" in mine.text and "windw:" in mine.text
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as other:
+    async with another_browser(client) as other:
         await login(other, db, "noah@shop.example", "admin")
         theirs = await other.get("/merchant/policy")
         assert "windw:" not in theirs.text and "You are editing your saved draft" not in theirs.text

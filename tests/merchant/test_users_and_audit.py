@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from portal.models.audit import AuditEvent
 from portal.models.staff import StaffUser
 from portal.returns.create import Choice, ItemRequest
 from tests.conftest import submit_form
-from tests.merchant.helpers import login, post
+from tests.factories import make_user
+from tests.merchant.helpers import another_browser, login, post
 from tests.returns.builders import seed_shop
 from tests.returns.helpers import create
 
@@ -23,7 +23,7 @@ async def _user(db, email: str) -> StaffUser:
         return (await session.exec(select(StaffUser).where(StaffUser.email == email))).one()
 
 
-async def test_invite_shows_a_temporary_password_once_that_signs_in(client, db, app) -> None:
+async def test_invite_shows_a_temporary_password_once_that_signs_in(client, db) -> None:
     await login(client, db)
     await client.get("/merchant/users")
     response = await post(
@@ -38,7 +38,7 @@ async def test_invite_shows_a_temporary_password_once_that_signs_in(client, db, 
     assert user.roles == ["warehouse"] and password not in user.password_hash
     listing = await client.get("/merchant/users")
     assert password not in listing.text and "wes@shop.example" in listing.text
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as wes:
+    async with another_browser(client) as wes:
         signed_in = await submit_form(
             wes,
             "/login",
@@ -70,29 +70,29 @@ async def test_invite_rejects_bad_input_and_changes_nothing(client, db) -> None:
     assert emails == ["mia@shop.example"]
 
 
-async def test_set_roles_and_disable_others_but_never_yourself(client, db, app) -> None:
-    me = await login(client, db)
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as fin_client:
+async def test_set_roles_and_disable_others_but_never_yourself(client, db) -> None:
+    async with another_browser(client) as fin_client:
         fin = await login(fin_client, db, "fin@shop.example", "finance")
-        await client.get("/merchant/users")
-        changed = await post(
-            client, f"/merchant/users/{fin.id}/roles", {"roles": ["finance", "warehouse"]}
-        )
-        assert changed.status_code == 303
-        assert (await _user(db, "fin@shop.example")).roles == ["warehouse", "finance"]
-        assert (await fin_client.get("/warehouse")).status_code == 200
-        disabled = await post(client, f"/merchant/users/{fin.id}/disable", {})
-        assert disabled.status_code == 303
+        fin_cookies = fin_client.cookies
+    me = await login(client, db)
+    await client.get("/merchant/users")
+    changed = await post(
+        client, f"/merchant/users/{fin.id}/roles", {"roles": ["finance", "warehouse"]}
+    )
+    assert changed.status_code == 303
+    assert (await _user(db, "fin@shop.example")).roles == ["warehouse", "finance"]
+    disabled = await post(client, f"/merchant/users/{fin.id}/disable", {})
+    assert disabled.status_code == 303
+    async with another_browser(client) as fin_client:
+        fin_client.cookies = fin_cookies
         # the disabled user is out on their next request
-        after = await fin_client.get("/finance", follow_redirects=False)
-        assert after.status_code in (302, 303)
+        after = await fin_client.get("/warehouse", follow_redirects=False)
+        assert after.status_code in (302, 303) and "/login" in after.headers["location"]
     page = await client.get("/merchant/users?done=disabled")
     assert "Disabled" in page.text and "Enable fin@shop.example" in page.text
     myself = await post(client, f"/merchant/users/{me.id}/disable", {})
-    assert (
-        myself.status_code == 400
-        and "You can&#39;t disable or enable your own account." in myself.text
-    )
+    assert myself.status_code == 400
+    assert "You can&#39;t disable or enable your own account." in myself.text
     mine = await post(client, f"/merchant/users/{me.id}/roles", {"roles": ["finance"]})
     assert mine.status_code == 400 and (await _user(db, "mia@shop.example")).roles == ["merchant"]
     none = await post(client, f"/merchant/users/{fin.id}/roles", {})
@@ -108,18 +108,13 @@ async def test_set_roles_and_disable_others_but_never_yourself(client, db, app) 
     assert "roles_changed" in actions and "disabled" in actions
 
 
-async def test_only_an_admin_touches_an_admin(client, db, app) -> None:
+async def test_only_an_admin_touches_an_admin(client, db) -> None:
+    admin_user = await make_user(db, "ada@shop.example", "admin")
     await login(client, db)
-    admin_user = await _login_other(app, db, "ada@shop.example", "admin")
     await client.get("/merchant/users")
     response = await post(client, f"/merchant/users/{admin_user.id}/disable", {})
     assert response.status_code == 400 and "Only an admin can change an admin" in response.text
     assert (await _user(db, "ada@shop.example")).active
-
-
-async def _login_other(app, db, email: str, *roles: str) -> StaffUser:
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as other:
-        return await login(other, db, email, *roles)
 
 
 async def test_audit_log_filters_by_return_user_and_date(client, db, signer) -> None:

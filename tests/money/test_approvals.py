@@ -135,6 +135,7 @@ async def test_a_failed_refund_is_retried_as_a_new_one(db, make_refund) -> None:
         await session.commit()
         old_key = refund.idempotency_key
         retry = await retry_failed(session, refund_id, alice)
+        retried = (retry.id, retry.status, retry.idempotency_key)
         with pytest.raises(RefundDecisionError):
-            await retry_failed(session, retry.id, alice)
-    assert retry.status == "approved" and retry.idempotency_key != old_key
+            await retry_failed(session, retried[0], alice)
+    assert retried[1] == "approved" and retried[2] != old_key

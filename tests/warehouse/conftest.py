@@ -68,9 +68,7 @@ def shipped(db, jobs, signer):
 
             lines = (
                 await session.exec(
-                    select(ReturnLine)
-                    .where(ReturnLine.return_id == ret.id)
-                    .order_by(ReturnLine.id)
+                    select(ReturnLine).where(ReturnLine.return_id == ret.id).order_by(ReturnLine.id)
                 )
             ).all()
         assert ret.status == "label_issued" and ret.tracking_code, ret.status

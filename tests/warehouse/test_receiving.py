@@ -21,6 +21,7 @@ from portal.models.warehouse import ParcelReceipt, UnknownParcel
 from portal.money.credit import issue_credit
 from portal.returns import receiving
 from portal.returns.receiving import Grade, Station, WarehouseError, scan_candidates
+from tests.returns.builders import DEFAULT_POLICY
 
 
 async def scan(db, code, station, signer):
@@ -147,9 +148,7 @@ async def test_a_return_not_yet_shipped_cannot_be_received(db, shipped, station,
     assert await count(db, ParcelReceipt) == 0
 
 
-async def test_two_stations_scanning_at_once_give_one_receipt(
-    db, shipped, worker, signer
-) -> None:
+async def test_two_stations_scanning_at_once_give_one_receipt(db, shipped, worker, signer) -> None:
     s = await shipped({"L1": (2, "refund")})
     a = Station(worker.id, "user:a", "main", "dock-1")
     b = Station(worker.id, "user:b", "main", "dock-2")
@@ -359,7 +358,10 @@ async def test_exchange_is_released_or_cancelled(db, shipped, station, signer) -
 
 
 async def test_big_refund_waits_for_finance(db, shipped, station, signer) -> None:
-    s = await shipped({"L6": (1, "refund")})
+    strict = DEFAULT_POLICY.replace(
+        "auto_approve_refunds_below: 150", "auto_approve_refunds_below: 10"
+    )
+    s = await shipped({"L1": (1, "refund")}, policy_text=strict)
     await scan(db, s.ret.rma, station, signer)
     await grade(db, s.lines[0].id, station, received_quantity="1")
     outcome = await finish(db, s.ret.id, station, signer)
@@ -392,7 +394,9 @@ async def test_undo_puts_the_return_back(db, shipped, station, signer) -> None:
     assert (await get(db, ReturnLine, s.lines[0].id)).condition is None
     assert await count(db, ParcelReceipt) == 0
     assert (
-        await count(db, AuditEvent, AuditEvent.action == "receipt_undone", AuditEvent.entity_id == s.ret.id)
+        await count(
+            db, AuditEvent, AuditEvent.action == "receipt_undone", AuditEvent.entity_id == s.ret.id
+        )
         == 1
     )
     again = await scan(db, s.ret.rma, station, signer)

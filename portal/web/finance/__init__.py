@@ -15,7 +15,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
@@ -77,7 +77,7 @@ async def finance_home(
 
 @get("/refunds/{refund_id:int}", name="finance.refund")
 async def refund_page(
-    refund_id: int,
+    refund_id: FromPath[int],
     request: Request[Any, Any, Any],
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
@@ -99,7 +99,7 @@ async def refund_page(
 
 @post("/refunds/{refund_id:int}/approve", name="finance.approve", status_code=303)
 async def approve_one(
-    refund_id: int,
+    refund_id: FromPath[int],
     request: Request[Any, Any, Any],
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
@@ -114,7 +114,10 @@ async def approve_one(
 
 @post("/refunds/{refund_id:int}/reject", name="finance.reject", status_code=303)
 async def reject_one(
-    refund_id: int, data: FormData, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    refund_id: FromPath[int],
+    data: FormData,
+    staff_user: NamedDependency[StaffUser],
+    db_session: DbSession,
 ) -> Redirect:
     try:
         await reject(db_session, refund_id, staff_user, str(data.get("reason", "")))
@@ -125,7 +128,10 @@ async def reject_one(
 
 @post("/refunds/{refund_id:int}/paid", name="finance.paid", status_code=303)
 async def mark_one_paid(
-    refund_id: int, data: FormData, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    refund_id: FromPath[int],
+    data: FormData,
+    staff_user: NamedDependency[StaffUser],
+    db_session: DbSession,
 ) -> Redirect:
     try:
         await mark_paid(db_session, refund_id, staff_user, str(data.get("reference", "")))
@@ -136,7 +142,7 @@ async def mark_one_paid(
 
 @post("/refunds/{refund_id:int}/retry", name="finance.retry", status_code=303)
 async def retry_one(
-    refund_id: int,
+    refund_id: FromPath[int],
     request: Request[Any, Any, Any],
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,

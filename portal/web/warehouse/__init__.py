@@ -14,7 +14,7 @@ from litestar import Request, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
@@ -129,7 +129,7 @@ async def scan(
 
 @get("/returns/{return_id:int}", name="warehouse.return")
 async def return_page(
-    request: HTMXRequest, return_id: int, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest, return_id: FromPath[int], staff_user: Staff, db_session: DbSession
 ) -> Template:
     station = _station(staff_user, request.query_params)
     context = await _panel_context(
@@ -140,7 +140,11 @@ async def return_page(
 
 @post("/returns/{return_id:int}/receive", name="warehouse.receive", status_code=200)
 async def receive(
-    request: HTMXRequest, return_id: int, data: FormData, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest,
+    return_id: FromPath[int],
+    data: FormData,
+    staff_user: Staff,
+    db_session: DbSession,
 ) -> Template:
     station = _station(staff_user, data)
     try:
@@ -155,7 +159,11 @@ async def receive(
 
 @post("/lines/{line_id:int}/grade", name="warehouse.grade", status_code=303)
 async def grade(
-    request: HTMXRequest, line_id: int, data: FormData, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest,
+    line_id: FromPath[int],
+    data: FormData,
+    staff_user: Staff,
+    db_session: DbSession,
 ) -> Template | Redirect:
     station = _station(staff_user, data)
     return_id = int(data.get("return_id", "0") or 0)
@@ -204,7 +212,11 @@ async def grade(
 
 @post("/returns/{return_id:int}/finish", name="warehouse.finish", status_code=200)
 async def finish(
-    request: HTMXRequest, return_id: int, data: FormData, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest,
+    return_id: FromPath[int],
+    data: FormData,
+    staff_user: Staff,
+    db_session: DbSession,
 ) -> Template:
     station = _station(staff_user, data)
     try:
@@ -233,7 +245,11 @@ async def finish(
     guards=[requires_role("admin")],
 )
 async def undo(
-    request: HTMXRequest, return_id: int, data: FormData, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest,
+    return_id: FromPath[int],
+    data: FormData,
+    staff_user: Staff,
+    db_session: DbSession,
 ) -> Template | Redirect:
     station = _station(staff_user, data)
     try:
@@ -272,7 +288,11 @@ async def queues_page(request: HTMXRequest, staff_user: Staff, db_session: DbSes
 
 @post("/unknown/{parcel_id:int}", name="warehouse.unknown", status_code=303)
 async def unknown_note(
-    request: HTMXRequest, parcel_id: int, data: FormData, staff_user: Staff, db_session: DbSession
+    request: HTMXRequest,
+    parcel_id: FromPath[int],
+    data: FormData,
+    staff_user: Staff,
+    db_session: DbSession,
 ) -> Template | Redirect:
     station = _station(staff_user, data)
     resolved = data.get("resolved") in {"1", "on", "yes"}
