@@ -278,7 +278,8 @@ async def expire_code(session: AsyncSession, code: str, *, actor: str) -> Ledger
     row = (await session.exec(select(StoreCreditCode).where(StoreCreditCode.code == code))).first()
     if row is None:
         raise UnknownCode("That store-credit code does not exist.")
-    left = await balance(session, row.id)  # type: ignore[arg-type]
+    code_id = row.id
+    left = await balance(session, code_id)  # type: ignore[arg-type]
     await session.rollback()
     if left <= 0:
         return None
@@ -287,7 +288,7 @@ async def expire_code(session: AsyncSession, code: str, *, actor: str) -> Ledger
         code,
         left,
         kind="expire",
-        key=f"code:{row.id}",
+        key=f"code:{code_id}",
         actor=actor,
         note="Expired by finance",
     )

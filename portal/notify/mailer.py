@@ -82,6 +82,8 @@ class SmtpMailer:
         parsed = urlparse(url)
         self.host = parsed.hostname or "localhost"
         self.use_tls = parsed.scheme == "smtps"
+        # STARTTLS unless the URL says ?starttls=no (a relay on the same host, say).
+        self.start_tls = "starttls=no" not in (parsed.query or "")
         self.port = parsed.port or (465 if self.use_tls else 587)
         self.username = unquote(parsed.username) if parsed.username else None
         self.password = unquote(parsed.password) if parsed.password else None
@@ -105,7 +107,7 @@ class SmtpMailer:
             username=self.username,
             password=self.password,
             use_tls=self.use_tls,
-            start_tls=None if self.use_tls else True,
+            start_tls=False if self.use_tls else self.start_tls,
             timeout=30,
         )
         await _record(self.db, email, key, "smtp")

@@ -9,6 +9,7 @@ from litestar.response import Template
 from portal.models.staff import StaffUser
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import provide_session
+from portal.web.merchant.analytics import analytics_handlers
 from portal.web.merchant.audit import audit_handlers
 from portal.web.merchant.policy import policy_handlers
 from portal.web.merchant.reviews import review_handlers
@@ -28,6 +29,7 @@ merchant_router = Router(
         *policy_handlers,
         *user_handlers,
         *audit_handlers,
+        *analytics_handlers,
     ],
     guards=[requires_role("merchant")],
     dependencies={
