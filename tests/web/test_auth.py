@@ -136,3 +136,24 @@ async def test_login_page_is_reachable_while_rate_limited(client, db, settings) 
     for i in range(settings.login_attempts_per_minute + 1):
         await login(client, "a@shop.example", f"guess {i}")
     assert (await client.get("/login")).status_code == 200
+
+
+async def test_idle_sessions_end_and_activity_keeps_them_alive(client, db, settings) -> None:
+    import asyncio
+
+    from portal.stores import make_root_store
+
+    await make_user(db, "a@shop.example", "admin")
+    await login(client, "a@shop.example")
+    session_id = client.cookies.get("portal_session")
+    # The same store the app uses (the database, or Redis), through its own connection.
+    store = make_root_store(db, settings.redis_url).with_namespace("sessions")
+    assert 0 < await store.expires_in(session_id) <= settings.session_idle_minutes * 60
+    # Activity renews the idle timer …
+    await store.set(session_id, await store.get(session_id), expires_in=30)
+    assert (await client.get("/admin")).status_code == 200
+    assert await store.expires_in(session_id) > 30
+    # … and a session left idle past its time is gone.
+    await store.set(session_id, await store.get(session_id), expires_in=1)
+    await asyncio.sleep(1.2)
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
