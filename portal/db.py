@@ -36,8 +36,11 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
             cursor.close()
 
         return engine
+    # No pre-ping: it costs a round trip on every checkout. After a database restart the
+    # first query on a dead connection fails once and SQLAlchemy then discards the whole
+    # pool; connections are also recycled hourly.
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
     )
 
 

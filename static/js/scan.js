@@ -52,7 +52,20 @@
         box.focus({ preventScroll: true });
       }
       announce(target);
+      if (!document.activeElement || document.activeElement === document.body || !document.contains(document.activeElement)) {
+        refocus();
+      }
     }
+  });
+
+  /* A wedge scanner types wherever the focus is: when nothing editable has it, the
+     first key goes to the scan input so no character of a scan is lost. */
+  document.addEventListener("keydown", function (event) {
+    var box = input();
+    if (!box || event.ctrlKey || event.metaKey || event.altKey || event.key.length !== 1) { return; }
+    var active = document.activeElement;
+    if (active && active !== document.body && active.matches("input, textarea, select, [contenteditable]")) { return; }
+    box.focus({ preventScroll: true });
   });
 
   document.addEventListener("click", function (event) {

@@ -46,7 +46,11 @@ def make_refund(db: Database, signer: LinkSigner):
         shop = await seed_shop(db, number=number)
         tee = shop.lines["L1"]
         done = await create(
-            db, signer, shop.order_id, [ItemRequest(tee, 2, "changed_mind")], {tee: Choice("refund")}
+            db,
+            signer,
+            shop.order_id,
+            [ItemRequest(tee, 2, "changed_mind")],
+            {tee: Choice("refund")},
         )
         async with db.session() as session:
             if payment_reference is not None:
@@ -93,5 +97,3 @@ def stripe_payments(base: str, recorder: Any = None, secret: str = "whsec_test")
     from portal.payments.stripe_payments import StripePayments
 
     return StripePayments("sk_test_portal", secret, api_base=base, http_client=recorder)
-
-

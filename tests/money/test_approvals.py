@@ -23,7 +23,9 @@ from tests.money.fixtures import TEE_PAID, load_refund, refund_events
 
 async def _outbox(db, job: str) -> list[OutboxMessage]:
     async with db.session() as session:
-        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.job == job))).all())
+        return list(
+            (await session.exec(select(OutboxMessage).where(OutboxMessage.job == job))).all()
+        )
 
 
 async def test_one_approval_below_the_threshold_queues_the_payment_once(db, make_refund) -> None:
@@ -80,11 +82,25 @@ async def test_refunds_never_exceed_what_was_paid(db, make_refund) -> None:
         ret = await session.get(Return, refund.return_id)
         assert await refundable(session, ret.id) == 0
         with pytest.raises(RefundLimitExceeded):
-            await request_refund(session, ret, 1, actor="t", auto_approve=True, due_days=5,
-                                 purpose="exchange_difference")
+            await request_refund(
+                session,
+                ret,
+                1,
+                actor="t",
+                auto_approve=True,
+                due_days=5,
+                purpose="exchange_difference",
+            )
         with pytest.raises(RefundLimitExceeded):
-            await request_refund(session, ret, TEE_PAID + 1, actor="t", auto_approve=True,
-                                 due_days=5, purpose="exchange_difference")
+            await request_refund(
+                session,
+                ret,
+                TEE_PAID + 1,
+                actor="t",
+                auto_approve=True,
+                due_days=5,
+                purpose="exchange_difference",
+            )
 
 
 async def test_only_the_policy_approves_without_a_person(db, make_refund) -> None:
@@ -111,7 +127,10 @@ async def test_manual_payments_wait_for_finance_then_complete(db, jobs, make_ref
             await mark_paid(session, refund_id, alice, "BANK-456")
     refund = await load_refund(db, refund_id)
     assert (refund.status, refund.provider, refund.provider_reference) == (
-        "succeeded", "manual", "BANK-123")
+        "succeeded",
+        "manual",
+        "BANK-123",
+    )
     assert "succeeded" in await refund_events(db, refund_id)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,9 +30,17 @@ async def test_fifty_concurrent_approvals_from_two_processes_pay_once(
 
     async def run(user_id: int) -> dict:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.money.concurrent_worker",
-            url, str(refund_id), str(user_id), stripe_base, "25",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.money.concurrent_worker",
+            url,
+            str(refund_id),
+            str(user_id),
+            stripe_base,
+            "25",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
         assert proc.returncode == 0, err.decode()[-3000:]
@@ -50,14 +57,23 @@ async def test_fifty_concurrent_approvals_from_two_processes_pay_once(
     assert len(refunds_on(stripe_base, intent)) == 1
     async with db.session() as session:
         assert len((await session.exec(select(RefundApproval))).all()) == 1
-        jobs = (await session.exec(select(OutboxMessage).where(OutboxMessage.job == "issue_refund"))).all()
+        jobs = (
+            await session.exec(select(OutboxMessage).where(OutboxMessage.job == "issue_refund"))
+        ).all()
         assert len(jobs) == 1
 
 
 async def test_a_code_redeemed_concurrently_never_goes_negative(db) -> None:
     async with db.session() as session:
-        code = await issue_credit(session, currency="USD", amount=1000, customer_id=None,
-                                  return_id=None, actor="test", key="race")
+        code = await issue_credit(
+            session,
+            currency="USD",
+            amount=1000,
+            customer_id=None,
+            return_id=None,
+            actor="test",
+            key="race",
+        )
         await session.commit()
 
     async def spend(i: int) -> str:
@@ -72,5 +88,7 @@ async def test_a_code_redeemed_concurrently_never_goes_negative(db) -> None:
     assert results.count("ok") == 3
     async with db.session() as session:
         assert await balance(session, code.id) == 100
-        entries = (await session.exec(select(StoreCreditEntry).where(StoreCreditEntry.kind == "redeem"))).all()
+        entries = (
+            await session.exec(select(StoreCreditEntry).where(StoreCreditEntry.kind == "redeem"))
+        ).all()
     assert len(entries) == 3

@@ -26,8 +26,17 @@ from tests.factories import make_token
 
 async def _code(db, amount=1000, bonus=0, key="k", **kw):
     async with db.session() as session:
-        code = await issue_credit(session, currency="USD", amount=amount, bonus=bonus,
-                                  customer_id=None, return_id=None, actor="test", key=key, **kw)
+        code = await issue_credit(
+            session,
+            currency="USD",
+            amount=amount,
+            bonus=bonus,
+            customer_id=None,
+            return_id=None,
+            actor="test",
+            key=key,
+            **kw,
+        )
         await session.commit()
         return code
 
@@ -60,9 +69,14 @@ async def test_reverse_needs_a_reason_and_expire_takes_the_rest(db) -> None:
         assert result is not None and result.amount == 700
         assert await expire_code(session, code.code, actor="user:f") is None
         assert await balance(session, code.id) == 0
-        kinds = (await session.exec(select(StoreCreditEntry.kind).order_by(StoreCreditEntry.id))).all()
-        actions = (await session.exec(select(AuditEvent.action).where(
-            AuditEvent.entity_type == "store_credit_code"))).all()
+        kinds = (
+            await session.exec(select(StoreCreditEntry.kind).order_by(StoreCreditEntry.id))
+        ).all()
+        actions = (
+            await session.exec(
+                select(AuditEvent.action).where(AuditEvent.entity_type == "store_credit_code")
+            )
+        ).all()
     assert kinds == ["issue", "reverse", "expire"]
     assert actions == ["issued", "reverse", "expire"]
 
@@ -87,17 +101,27 @@ async def test_the_redemption_api(client, db) -> None:
     assert first.json()["balance"] == 600
     replay = await client.post(url, json={"code": code.code, "amount": 400}, headers=headers)
     assert replay.status_code == 200 and replay.json()["replayed"] is True
-    short = await client.post(url, json={"code": code.code, "amount": 601},
-                              headers={**auth, "Idempotency-Key": "checkout-78"})
+    short = await client.post(
+        url,
+        json={"code": code.code, "amount": 601},
+        headers={**auth, "Idempotency-Key": "checkout-78"},
+    )
     assert short.status_code == 409
-    bad = await client.post(url, json={"code": code.code, "amount": "1"},
-                            headers={**auth, "Idempotency-Key": "checkout-79"})
+    bad = await client.post(
+        url,
+        json={"code": code.code, "amount": "1"},
+        headers={**auth, "Idempotency-Key": "checkout-79"},
+    )
     assert bad.status_code == 422
-    unknown = await client.post(url, json={"code": "AAAA-AAAA-AAAA-AAAA", "amount": 1},
-                                headers={**auth, "Idempotency-Key": "checkout-80"})
+    unknown = await client.post(
+        url,
+        json={"code": "AAAA-AAAA-AAAA-AAAA", "amount": 1},
+        headers={**auth, "Idempotency-Key": "checkout-80"},
+    )
     assert unknown.status_code == 404
-    nobody = await client.post(url, json={"code": code.code, "amount": 1},
-                               headers={"Idempotency-Key": "x"})
+    nobody = await client.post(
+        url, json={"code": code.code, "amount": 1}, headers={"Idempotency-Key": "x"}
+    )
     assert nobody.status_code == 401
     async with db.session() as session:
         assert await balance(session, code.id) == 600

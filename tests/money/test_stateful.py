@@ -8,10 +8,13 @@ our claim and retry lookup, and "same key on every retry" by what it recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
-from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
@@ -56,8 +59,13 @@ class FakeStripe:
             for r in self.created:
                 if r.refund_id == request.refund_id:
                     return r
-        made = ProviderRefund(f"re_{len(self.created) + 1}", "succeeded", request.amount,
-                              request.currency, request.refund_id)
+        made = ProviderRefund(
+            f"re_{len(self.created) + 1}",
+            "succeeded",
+            request.amount,
+            request.currency,
+            request.refund_id,
+        )
         self.created.append(made)
         if self.lose_next:
             self.lose_next = False
@@ -90,15 +98,27 @@ class Money(RuleBasedStateMachine):
     async def _setup(self) -> tuple[int, list[Any], Any]:
         shop = await seed_shop(self.db, number=self.number)
         tee = shop.lines["L1"]
-        done = await create(self.db, LinkSigner(TEST_SECRET), shop.order_id,
-                            [ItemRequest(tee, 2, "changed_mind")], {tee: Choice("refund")})
+        done = await create(
+            self.db,
+            LinkSigner(TEST_SECRET),
+            shop.order_id,
+            [ItemRequest(tee, 2, "changed_mind")],
+            {tee: Choice("refund")},
+        )
         async with self.db.session() as session:
             users = [
                 await create_user(session, f"{n}-{self.number}@shop.example", "x" * 12, ["finance"])
                 for n in ("a", "b")
             ]
-            code = await issue_credit(session, currency="USD", amount=2000, customer_id=None,
-                                      return_id=None, actor="t", key=f"h-{self.number}")
+            code = await issue_credit(
+                session,
+                currency="USD",
+                amount=2000,
+                customer_id=None,
+                return_id=None,
+                actor="t",
+                key=f"h-{self.number}",
+            )
             await session.commit()
         return done.ret.id, users, code
 
@@ -108,21 +128,37 @@ class Money(RuleBasedStateMachine):
 
     async def _refunds(self) -> list[Refund]:
         async with self.db.session() as session:
-            return list((await session.exec(
-                select(Refund).where(Refund.return_id == self.return_id).order_by(Refund.id))).all())
+            return list(
+                (
+                    await session.exec(
+                        select(Refund).where(Refund.return_id == self.return_id).order_by(Refund.id)
+                    )
+                ).all()
+            )
 
-    @rule(amount=st.integers(1, 6000), auto=st.booleans(),
-          purpose=st.sampled_from(["return", "exchange_difference"]))
+    @rule(
+        amount=st.integers(1, 6000),
+        auto=st.booleans(),
+        purpose=st.sampled_from(["return", "exchange_difference"]),
+    )
     def request(self, amount: int, auto: bool, purpose: str) -> None:
         async def go() -> None:
             async with self.db.session() as session:
                 ret = await session.get(Return, self.return_id)
                 try:
-                    await request_refund(session, ret, amount, actor="t", auto_approve=auto,
-                                         due_days=5, purpose=purpose)
+                    await request_refund(
+                        session,
+                        ret,
+                        amount,
+                        actor="t",
+                        auto_approve=auto,
+                        due_days=5,
+                        purpose=purpose,
+                    )
                     await session.commit()
                 except RefundLimitExceeded:
                     await session.rollback()
+
         self.run(go())
 
     @rule(pick=st.integers(0, 5), who=st.integers(0, 1))
@@ -132,11 +168,14 @@ class Money(RuleBasedStateMachine):
             if not refunds:
                 return
             async with self.db.session() as session:
-                try:
-                    await approve(session, refunds[pick % len(refunds)].id, self.users[who],
-                                  threshold=THRESHOLD)
-                except (RefundDecisionError, RefundLimitExceeded):
-                    pass
+                with contextlib.suppress(RefundDecisionError, RefundLimitExceeded):
+                    await approve(
+                        session,
+                        refunds[pick % len(refunds)].id,
+                        self.users[who],
+                        threshold=THRESHOLD,
+                    )
+
         self.run(go())
 
     @rule(pick=st.integers(0, 5))
@@ -145,10 +184,9 @@ class Money(RuleBasedStateMachine):
             refunds = await self._refunds()
             if refunds:
                 async with self.db.session() as session:
-                    try:
+                    with contextlib.suppress(RefundDecisionError):
                         await reject(session, refunds[pick % len(refunds)].id, self.users[0], "no")
-                    except RefundDecisionError:
-                        pass
+
         self.run(go())
 
     @rule(lose=st.booleans())
@@ -156,11 +194,10 @@ class Money(RuleBasedStateMachine):
         async def go() -> None:
             for refund in await self._refunds():
                 self.provider.lose_next = lose
-                try:
+                with contextlib.suppress(PaymentsError):
                     await issue(self.db, self.provider, refund.id)  # type: ignore[arg-type]
-                except PaymentsError:
-                    pass
             self.provider.lose_next = False
+
         self.run(go())
 
     @rule()
@@ -172,11 +209,14 @@ class Money(RuleBasedStateMachine):
         async def go() -> None:
             async with self.db.session() as session:
                 try:
-                    await redeem(session, self.code.code, amount, key=f"{self.number}-{key}", actor="t")
+                    await redeem(
+                        session, self.code.code, amount, key=f"{self.number}-{key}", actor="t"
+                    )
                 except CreditError:
                     return
             if key not in self.redeemed:
                 self.redeemed[key] = amount
+
         self.run(go())
 
     @invariant()
@@ -187,14 +227,25 @@ class Money(RuleBasedStateMachine):
             assert live <= PAID
             async with self.db.session() as session:
                 for r in refunds:
-                    approvals = len((await session.exec(
-                        select(RefundApproval).where(RefundApproval.refund_id == r.id))).all())
+                    approvals = len(
+                        (
+                            await session.exec(
+                                select(RefundApproval).where(RefundApproval.refund_id == r.id)
+                            )
+                        ).all()
+                    )
                     if r.status in ("approved", "processing", "succeeded"):
                         needed = 2 if r.amount >= THRESHOLD else 1
                         assert r.auto_approved or approvals >= needed, (r, approvals)
-                    succeeded = (await session.exec(select(AuditEvent.id).where(
-                        AuditEvent.entity_type == "refund", AuditEvent.entity_id == r.id,
-                        AuditEvent.action == "succeeded"))).all()
+                    succeeded = (
+                        await session.exec(
+                            select(AuditEvent.id).where(
+                                AuditEvent.entity_type == "refund",
+                                AuditEvent.entity_id == r.id,
+                                AuditEvent.action == "succeeded",
+                            )
+                        )
+                    ).all()
                     assert len(succeeded) == (1 if r.status == "succeeded" else 0)
                     paid = [p for p in self.provider.created if p.refund_id == r.id]
                     assert len(paid) <= 1
@@ -203,6 +254,7 @@ class Money(RuleBasedStateMachine):
                         assert r.provider_reference == paid[0].reference
                 left = await balance(session, self.code.id)
             assert left == 2000 - sum(self.redeemed.values()) >= 0
+
         self.run(check())
 
 
@@ -210,6 +262,10 @@ def test_money_state_machine(settings) -> None:
     Money.url = settings.resolved_database_url
     run_state_machine_as_test(
         Money,
-        settings=hsettings(max_examples=8, stateful_step_count=20, deadline=None,
-                           suppress_health_check=list(HealthCheck)),
+        settings=hsettings(
+            max_examples=8,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
     )

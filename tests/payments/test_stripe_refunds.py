@@ -27,7 +27,9 @@ async def _succeeded_events(db, refund_id: int) -> int:
     return (await refund_events(db, refund_id)).count("succeeded")
 
 
-async def test_an_auto_approved_refund_is_paid_once_with_our_key(db, make_refund, stripe_base) -> None:
+async def test_an_auto_approved_refund_is_paid_once_with_our_key(
+    db, make_refund, stripe_base
+) -> None:
     intent = paid_intent(stripe_base, 5000)
     refund_id = await make_refund(1200, auto=True, payment_reference=intent)
     recorder = Recorder()
@@ -85,7 +87,9 @@ async def test_every_retry_sends_the_same_idempotency_key(db, make_refund, strip
     assert len(refunds_on(stripe_base, intent)) == 1
 
 
-async def test_a_definite_refusal_fails_visibly_and_is_not_retried(db, make_refund, stripe_base) -> None:
+async def test_a_definite_refusal_fails_visibly_and_is_not_retried(
+    db, make_refund, stripe_base
+) -> None:
     refund_id = await make_refund(1000, auto=True, payment_reference="pi_doesnotexist")
     assert await issue(db, stripe_payments(stripe_base, Recorder()), refund_id) == "failed"
     refund = await load_refund(db, refund_id)
@@ -123,8 +127,11 @@ async def test_a_webhook_before_the_api_response_does_not_double_count(
     intent = paid_intent(stripe_base, 5000)
     refund_id = await make_refund(3000, auto=True, payment_reference=intent)
     app_settings = settings.model_copy(
-        update={"stripe_api_key": "sk_test_portal", "stripe_webhook_secret": SECRET,
-                "stripe_api_base": stripe_base}
+        update={
+            "stripe_api_key": "sk_test_portal",
+            "stripe_webhook_secret": SECRET,
+            "stripe_api_base": stripe_base,
+        }
     )
     app = create_app(app_settings)
     recorder = Recorder()
@@ -138,13 +145,20 @@ async def test_a_webhook_before_the_api_response_does_not_double_count(
 
         def webhook_first(body: str, status: int) -> None:
             refund_obj = json.loads(body)
-            event = json.dumps({"id": "evt_early_1", "object": "event", "type": "refund.created",
-                                "data": {"object": refund_obj}})
+            event = json.dumps(
+                {
+                    "id": "evt_early_1",
+                    "object": "event",
+                    "type": "refund.created",
+                    "data": {"object": refund_obj},
+                }
+            )
 
             async def deliver() -> None:
                 for _ in range(2):  # Stripe re-delivers; the second is a duplicate
-                    response = await client.post("/hooks/stripe", content=event,
-                                                 headers=signed_event(SECRET, event))
+                    response = await client.post(
+                        "/hooks/stripe", content=event, headers=signed_event(SECRET, event)
+                    )
                     assert response.status_code == 200, response.text
                 # only the webhook job exists so far (the issue call is still in flight)
                 await runner.drain()
@@ -154,8 +168,9 @@ async def test_a_webhook_before_the_api_response_does_not_double_count(
 
         recorder.before_response = webhook_first
         assert await issue(db, payments, refund_id) == "succeeded"
-        bad = await client.post("/hooks/stripe", content=b"{}",
-                                headers={"Stripe-Signature": "t=1,v1=00"})
+        bad = await client.post(
+            "/hooks/stripe", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"}
+        )
         assert bad.status_code == 400
     await runner.stop()
     assert await _succeeded_events(db, refund_id) == 1
@@ -163,14 +178,18 @@ async def test_a_webhook_before_the_api_response_does_not_double_count(
         hooks = (await session.exec(select(ReceivedWebhook))).all()
         emails = (
             await session.exec(
-                select(OutboxMessage).where(OutboxMessage.dedupe_key.like("email:return_refunded:%"))
+                select(OutboxMessage).where(
+                    OutboxMessage.dedupe_key.like("email:return_refunded:%")
+                )
             )
         ).all()
         actors = (
             await session.exec(
                 select(AuditEvent.actor).where(
-                    AuditEvent.entity_id == refund_id, AuditEvent.action == "succeeded",
-                    AuditEvent.entity_type == "refund")
+                    AuditEvent.entity_id == refund_id,
+                    AuditEvent.action == "succeeded",
+                    AuditEvent.entity_type == "refund",
+                )
             )
         ).all()
     assert len(hooks) == 1 and hooks[0].processed_at is not None

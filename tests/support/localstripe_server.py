@@ -105,8 +105,12 @@ def paid_intent(api_base: str, amount: int, currency: str = "usd") -> str:
     """A succeeded PaymentIntent on localstripe (the shopper's original payment)."""
     client = stripe.StripeClient("sk_test_portal", base_addresses={"api": api_base})
     intent = client.v1.payment_intents.create(
-        params={"amount": amount, "currency": currency, "payment_method": "pm_card_visa",
-                "confirm": True}
+        params={
+            "amount": amount,
+            "currency": currency,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
     )
     return intent.id
 
