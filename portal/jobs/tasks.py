@@ -40,10 +40,12 @@ def _signer(ctx: Any) -> Any:
     return LinkSigner(ctx.settings.ensure_secret_key())
 
 
-def _document_path(ctx: Any, folder: str, name: str) -> Path:
-    path = Path(ctx.settings.data_dir) / folder / name
+def _document_path(ctx: Any, folder: str, name: str) -> tuple[Path, str]:
+    """Where a document goes, and the path kept on the return (relative to the data folder)."""
+    relative = f"{folder}/{name}"
+    path = Path(ctx.settings.data_dir) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return path, relative
 
 
 @job("issue_label")
@@ -81,12 +83,12 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
         if exc.retryable:
             raise
         return
-    path = _document_path(ctx, "labels", f"{rma}.pdf")
+    path, stored = _document_path(ctx, "labels", f"{rma}.pdf")
     await asyncio.to_thread(path.write_bytes, label.label_pdf)
     from portal.returns.shipping import record_void
 
     async with ctx.db.session() as session:
-        kept = await record_label(session, return_id, label, str(path), _signer(ctx))
+        kept = await record_label(session, return_id, label, stored, _signer(ctx))
     if not kept:  # the return was closed while we bought: give the postage back
         voided = await asyncio.to_thread(ctx.carrier.void_label, label.shipment_id)
         async with ctx.db.session() as session:
@@ -106,14 +108,14 @@ async def render_slip(ctx: Any, *, message_id: int, return_id: int) -> None:
         order_id, rma = shipment.order.id, shipment.ret.rma
         status_url = ctx.settings.base_url + _signer(ctx).path(order_id, rma)
         data = slip_data(shipment, ctx.store, status_url)
-    path = _document_path(ctx, "slips", f"{rma}-{slip_fingerprint(data)}.pdf")
+    path, stored = _document_path(ctx, "slips", f"{rma}-{slip_fingerprint(data)}.pdf")
     if not path.exists():
         pdf = await asyncio.to_thread(render_packing_slip, data)
         tmp = path.with_suffix(".tmp")
         await asyncio.to_thread(tmp.write_bytes, pdf)
         tmp.replace(path)
     async with ctx.db.session() as session:
-        await record_slip(session, return_id, str(path))
+        await record_slip(session, return_id, stored)
 
 
 @job("void_label")

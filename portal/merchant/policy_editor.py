@@ -150,14 +150,22 @@ async def publish_text(
     Raises PolicyLoadError (nothing stored) for a bad policy and EditorError when another
     version went live since the editor was opened, or on a simultaneous publish.
     """
-    current = await active_version(session)
+    # Lock the live row so two publishes from the same base queue up here: the second
+    # then sees the first one's version and is refused (PostgreSQL re-checks `active`
+    # after the wait; SQLite has a single writer anyway).
+    locked = (
+        await session.exec(select(PolicyVersion).where(PolicyVersion.active).with_for_update())
+    ).first()
+    current = locked or await active_version(session)
     current_number = current.version if current else None
     if current_number != base_version:
-        raise EditorError(
+        message = (
             f"Version {current_number} was published by {current.author if current else 'someone'} "
             f"after you opened the editor (you started from version {base_version}). "
             "Reload to see it; your text is kept as your draft."
         )
+        await session.rollback()  # release the lock before anything else happens
+        raise EditorError(message)
     compiled(text, "policy")  # raises PolicyLoadError with every error
     if current is not None and current.yaml_text == text:
         raise EditorError(f"This is exactly version {current.version}, already live.")

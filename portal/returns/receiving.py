@@ -139,8 +139,11 @@ def scan_candidates(code: str) -> tuple[str | None, list[str]]:
     return rma, list(dict.fromkeys(tracking))
 
 
-async def find_by_scan(session: AsyncSession, code: str) -> Return | None:
-    """The return a scan names (tracking number, RMA or label barcode), else None."""
+async def find_by_scan(session: AsyncSession, code: str, *, lock: bool = False) -> Return | None:
+    """The return a scan names (tracking number, RMA or label barcode), else None.
+
+    ``lock`` takes the row lock in the same round trip (the scan station receives next).
+    """
     rma, tracking = scan_candidates(code)
     conditions = []
     if rma:
@@ -149,7 +152,10 @@ async def find_by_scan(session: AsyncSession, code: str) -> Return | None:
         conditions.append(Return.tracking_code.in_(tracking))  # type: ignore[union-attr]
     if not conditions:
         return None
-    rows = (await session.exec(select(Return).where(sa.or_(*conditions)).limit(2))).all()
+    query = select(Return).where(sa.or_(*conditions)).limit(2)
+    if lock:
+        query = query.with_for_update()
+    rows = (await session.exec(query)).all()
     if rma:
         for row in rows:
             if row.rma == rma:
@@ -214,7 +220,7 @@ async def scan_parcel(
     text = clean_scan(code)
     if not text:
         raise WarehouseError("Scan a label, tracking number or RMA.", {"code": "Nothing scanned."})
-    ret = await find_by_scan(session, text)
+    ret = await find_by_scan(session, text, lock=True)
     if ret is None:
         parcel = UnknownParcel(
             scanned_code=text,
@@ -240,7 +246,7 @@ async def scan_parcel(
             False,
             unknown=parcel,
         )
-    return await receive(session, ret.id, station, signer, scanned=text)  # type: ignore[arg-type]
+    return await _receive(session, ret, station, signer, text)
 
 
 async def receive(
@@ -254,12 +260,21 @@ async def receive(
     """Receive a return's parcel exactly once: the row is locked (PostgreSQL) and moved by
     compare-and-set, and the receipt's unique ``return_id`` backs both up, so two stations
     scanning the same parcel at the same moment record one receipt."""
+    ret = (
+        await session.exec(select(Return).where(Return.id == return_id).with_for_update())
+    ).first()
+    if ret is None:
+        await session.rollback()
+        raise WarehouseError("That return does not exist.", kind="not_found")
+    return await _receive(session, ret, station, signer, scanned)
+
+
+async def _receive(
+    session: AsyncSession, ret: Return, station: Station, signer: LinkSigner, scanned: str
+) -> ScanResult:
+    """Receive ``ret``, already locked by the caller's open transaction."""
+    return_id: int = ret.id  # type: ignore[assignment]
     try:
-        ret = (
-            await session.exec(select(Return).where(Return.id == return_id).with_for_update())
-        ).first()
-        if ret is None:
-            raise WarehouseError("That return does not exist.", kind="not_found")
         if ret.status in AFTER_RECEIPT:
             result = await _already(session, ret)
             await session.commit()  # nothing written; ends the lock, keeps what was loaded
@@ -308,7 +323,6 @@ async def receive(
             scanned_code=scanned[:MAX_SCAN],
         )
         session.add(receipt)
-        await session.flush()
         order = await session.get(Order, ret.order_id)
         await notify_shopper(session, ret, order, "received", signer)  # type: ignore[arg-type]
         await session.commit()
@@ -920,9 +934,14 @@ class ReturnView:
         return all(v.keep_item or v.line.condition is not None for v in self.lines)
 
 
-async def return_view(session: AsyncSession, return_id: int) -> ReturnView | None:
-    """A return with what the grader needs: items, reasons, photos, chosen resolutions."""
-    ret = await session.get(Return, return_id, populate_existing=True)
+async def return_view(
+    session: AsyncSession, return_id: int, *, receipt: ParcelReceipt | None = None
+) -> ReturnView | None:
+    """A return with what the grader needs: items, reasons, photos, chosen resolutions.
+
+    ``receipt``, when the caller just wrote it, saves a round trip on the scan path.
+    """
+    ret = await session.get(Return, return_id, populate_existing=receipt is None)
     if ret is None:
         return None
     order = await session.get(Order, ret.order_id)
@@ -939,7 +958,8 @@ async def return_view(session: AsyncSession, return_id: int) -> ReturnView | Non
             .execution_options(populate_existing=True)
         )
     ).all()
-    receipt = await _receipt(session, return_id)
+    if receipt is None:
+        receipt = await _receipt(session, return_id)
     who = await _person(session, receipt.received_by) if receipt else ""
     return ReturnView(
         ret=ret,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
@@ -419,3 +420,20 @@ async def retry_label(session: AsyncSession, return_id: int, actor: str) -> Retu
     await record(session, actor, "return", ret.id, "label_retried", reason=ret.label_error or "")
     await session.commit()
     return ret
+
+
+def stored_document(data_dir: Path, stored: str | None) -> Path | None:
+    """The file of a stored label or slip, only if it lies inside the data folder.
+
+    Jobs store paths relative to the data folder (so the folder can move); absolute paths
+    from older rows are accepted too. A path that leaves the data folder is never used.
+    """
+    if not stored:
+        return None
+    root = data_dir.resolve()
+    path = Path(stored)
+    for candidate in [path] if path.is_absolute() else [root / path, path]:
+        resolved = candidate.resolve()
+        if root in resolved.parents and resolved.is_file():
+            return resolved
+    return None

@@ -13,7 +13,7 @@ from sqlmodel import select
 from portal.db import Database
 from portal.models.returns import Return
 from tests.browser.conftest import run
-from tests.returns.builders import EMAIL, JPEG, Shop, seed_shop, write_pdf
+from tests.returns.builders import EMAIL, JPEG, Shop, seed_shop
 
 pytestmark = pytest.mark.browser
 
@@ -53,19 +53,19 @@ def _seed(settings: Any, **kw: Any) -> Shop:
 
 
 def _label_ready(settings: Any, rma: str) -> None:
-    """What the label and slip jobs do when they finish (they belong to other work)."""
+    """Run the queued side effects for real: the sandbox label, the slip and the e-mails."""
+    from portal.jobs.context import build_context
+    from portal.jobs.runner import InProcessRunner
 
     async def go() -> None:
-        write_pdf(settings.media_dir / "labels" / f"{rma}.pdf")
-        write_pdf(settings.media_dir / "slips" / f"{rma}.pdf")
         db = Database(settings.resolved_database_url)
         try:
+            runner = InProcessRunner(build_context(settings, db))
+            await runner.drain()
+            await runner.stop()
             async with db.session() as session:
                 ret = (await session.exec(select(Return).where(Return.rma == rma))).one()
-                ret.label_state, ret.label_path = "ready", f"labels/{rma}.pdf"
-                ret.slip_path, ret.tracking_code = f"slips/{rma}.pdf", "SBX0001234"
-                session.add(ret)
-                await session.commit()
+                assert ret.label_state == "ready", ret.label_error
         finally:
             await db.dispose()
 

@@ -27,16 +27,16 @@ def pdf_text(path: str | Path) -> str:
 
 
 async def test_sandbox_label_and_slip_are_made_and_the_shopper_told(
-    db, jobs, approved_return
+    db, jobs, approved_return, settings
 ) -> None:
     ret = await approved_return()
     await jobs.drain()
     done = await load(db, ret.id)
     assert done.status == "label_issued" and done.label_state == "ready"
     assert done.tracking_code.startswith("SBX") and done.carrier == "SANDBOX"
-    label = pdf_text(done.label_path)
+    label = pdf_text(settings.data_dir / done.label_path)
     assert "SANDBOX" in label and done.tracking_code in label and done.rma in label
-    slip = pdf_text(done.slip_path)
+    slip = pdf_text(settings.data_dir / done.slip_path)
     assert done.rma in slip and "Classic" in slip  # the tee the shopper sends back
     async with db.session() as session:
         subjects = [m.template for m in (await session.exec(select(MailMessage))).all()]
@@ -91,20 +91,20 @@ async def test_bad_address_ends_in_a_clear_failed_label(db, jobs, approved_retur
     assert "missing street1" in failed.label_error
 
 
-async def test_slip_is_rendered_once_per_content(db, jobs, approved_return) -> None:
+async def test_slip_is_rendered_once_per_content(db, jobs, approved_return, settings) -> None:
     from portal.jobs.outbox import enqueue
 
     ret = await approved_return()
     await jobs.drain()
     first = await load(db, ret.id)
-    mtime = Path(first.slip_path).stat().st_mtime_ns
+    mtime = (settings.data_dir / first.slip_path).stat().st_mtime_ns
     async with db.session() as session:
         await enqueue(session, "render_slip", {"return_id": ret.id}, key="slip:again")
         await session.commit()
     await jobs.drain()
     again = await load(db, ret.id)
     assert again.slip_path == first.slip_path
-    assert Path(again.slip_path).stat().st_mtime_ns == mtime
+    assert (settings.data_dir / again.slip_path).stat().st_mtime_ns == mtime
 
 
 @pytest.fixture
@@ -126,7 +126,8 @@ def easypost_runner(settings, db):
         yield InProcessRunner(build_context(settings, db, carrier=carrier)), server
 
 
-async def test_easypost_label_through_the_real_sdk(db, approved_return, easypost_runner) -> None:
+async def test_easypost_label_through_the_real_sdk(db, approved_return, easypost_runner,
+                                                   settings) -> None:
     runner, server = easypost_runner
     ret = await approved_return()
     await runner.drain()
@@ -135,7 +136,7 @@ async def test_easypost_label_through_the_real_sdk(db, approved_return, easypost
     assert done.status == "label_issued", done.label_error
     assert done.shipment_id.startswith("shp_") and done.tracking_code
     assert done.label_cost and done.label_cost > 0
-    assert Path(done.label_path).read_bytes().startswith(b"%PDF-")
+    assert (settings.data_dir / done.label_path).read_bytes().startswith(b"%PDF-")
     paths = [r.path for r in server.requests]
     assert "/v2/shipments" in paths and any(p.endswith("/buy") for p in paths)
     assert not server.unmatched

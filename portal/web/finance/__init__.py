@@ -160,8 +160,7 @@ async def bulk_approve_form(
     request: Request[Any, Any, Any], staff_user: NamedDependency[StaffUser], db_session: DbSession
 ) -> Redirect:
     form = await request.form()
-    raw = form.getall("refund_id") if hasattr(form, "getall") else form.get("refund_id", [])
-    ids = [int(v) for v in (raw if isinstance(raw, list) else [raw]) if str(v).isdigit()]
+    ids = [int(v) for v in form.getall("refund_id", []) if str(v).isdigit()]
     if not ids:
         return _back("/finance/", error="Tick at least one refund to approve.")
     done, errors = await bulk_approve(db_session, ids, staff_user, threshold=_threshold(request))

@@ -40,6 +40,7 @@ from portal.returns.lifecycle import cancel_return
 from portal.returns.links import LinkError
 from portal.returns.photos import MAX_PHOTO_BYTES, PhotoError, photo_file, store_photo
 from portal.returns.rma import normalise_rma
+from portal.returns.shipping import stored_document
 from portal.returns.states import CANCELLABLE
 from portal.web.auth import load_staff_user
 from portal.web.deps import DbSession
@@ -717,22 +718,7 @@ async def documents(
 
 
 def _document(request: Request[Any, Any, Any], stored: str | None) -> Path | None:
-    """A stored label or slip file, only if it lies inside the data folder.
-
-    Jobs store absolute paths or paths relative to the working directory or the media
-    folder; whichever it is, a path that leaves the data folder is never served.
-    """
-    if not stored:
-        return None
-    settings = settings_of(request)
-    root = settings.data_dir.resolve()
-    path = Path(stored)
-    candidates = [path] if path.is_absolute() else [path, settings.media_dir / path]
-    for candidate in candidates:
-        resolved = candidate.resolve()
-        if root in resolved.parents and resolved.is_file():
-            return resolved
-    return None
+    return stored_document(settings_of(request).data_dir, stored)
 
 
 def _pdf(path: Path, filename: str) -> File:

@@ -55,28 +55,37 @@ async def _warehouses(db_session: Any) -> list[str]:
 
 
 async def _station_context(
-    db_session: Any, user: StaffUser, station: Station, **extra: Any
+    db_session: Any, user: StaffUser, station: Station, *, full: bool = True, **extra: Any
 ) -> dict[str, Any]:
+    """``full`` pages show the station bar (warehouses from the policy); fragments do not."""
     return {
         "user": user,
         "station": station,
         "where": _where(station),
-        "warehouses": await _warehouses(db_session),
+        "warehouses": await _warehouses(db_session) if full else [],
         "is_admin": "admin" in user.roles,
         **extra,
     }
 
 
 async def _panel_context(
-    db_session: Any, user: StaffUser, station: Station, return_id: int, **extra: Any
+    db_session: Any,
+    user: StaffUser,
+    station: Station,
+    return_id: int,
+    *,
+    full: bool = True,
+    receipt: Any = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    view = await receiving.return_view(db_session, return_id)
+    view = await receiving.return_view(db_session, return_id, receipt=receipt)
     if view is None:
         raise NotFoundException("That return does not exist.")
     return await _station_context(
         db_session,
         user,
         station,
+        full=full,
         view=view,
         conditions=receiving.CONDITION_LABELS,
         dispositions=receiving.DISPOSITION_LABELS,
@@ -118,11 +127,15 @@ async def scan(
             db_session,
             staff_user,
             station,
-            result.ret.id,
-            result=result,  # type: ignore[arg-type]
+            result.ret.id,  # type: ignore[arg-type]
+            full=not request.htmx,
+            receipt=result.receipt,
+            result=result,
         )
     else:
-        context = await _station_context(db_session, staff_user, station, result=result)
+        context = await _station_context(
+            db_session, staff_user, station, full=not request.htmx, result=result
+        )
     name = "_partials/warehouse/scan_result.html" if request.htmx else "warehouse/station.html"
     return Template(name, context=context)
 

@@ -334,10 +334,10 @@ async def test_status_page_timeline_documents_and_downloads(client, db, settings
 
     from tests.returns.builders import write_pdf
 
-    # The label job stores an absolute path under the data folder; a relative one is taken
-    # from the media folder. Both are served.
+    # The jobs store paths relative to the data folder; an absolute one under it is
+    # served too.
     write_pdf(settings.data_dir / "labels" / f"{rma}.pdf")
-    write_pdf(settings.media_dir / "slips" / f"{rma}.pdf")
+    write_pdf(settings.data_dir / "slips" / f"{rma}.pdf")
     async with db.session() as session:
         ret = (await session.exec(select(Return).where(Return.rma == rma))).one()
         ret.label_state, ret.label_path = "ready", str(settings.data_dir / "labels" / f"{rma}.pdf")
