@@ -104,7 +104,6 @@ def worker(check: bool) -> None:
     from arq.worker import Worker, check_health
 
     from portal.jobs.worker import redis_settings, worker_settings
-
     from portal.web.logging import configure_logging
 
     settings = _settings()
