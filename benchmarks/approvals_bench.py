@@ -57,22 +57,51 @@ async def seed(url: str, count: int, prefix: str) -> list[int]:
     ids: list[int] = []
     async with db.session() as session:
         for i in range(count):
-            order = Order(number=f"{prefix}{i}", email=f"s{i}@example.com", currency="USD",
-                          placed_at=now - timedelta(days=5), total=5000,
-                          payment_reference=f"pi_{prefix}{i}")
+            order = Order(
+                number=f"{prefix}{i}",
+                email=f"s{i}@example.com",
+                currency="USD",
+                placed_at=now - timedelta(days=5),
+                total=5000,
+                payment_reference=f"pi_{prefix}{i}",
+            )
             session.add(order)
             await session.flush()
-            line = OrderLine(order_id=order.id, line_ref="L1", sku="TEE-M", title="Tee",
-                             quantity=1, unit_price=5000)
-            ret = Return(rma=f"RMA-{prefix}{i}", order_id=order.id, submission_key=f"{prefix}{i}",
-                         currency="USD", status="inspected", refund_total=4000)
+            line = OrderLine(
+                order_id=order.id,
+                line_ref="L1",
+                sku="TEE-M",
+                title="Tee",
+                quantity=1,
+                unit_price=5000,
+            )
+            ret = Return(
+                rma=f"RMA-{prefix}{i}",
+                order_id=order.id,
+                submission_key=f"{prefix}{i}",
+                currency="USD",
+                status="inspected",
+                refund_total=4000,
+            )
             session.add_all([line, ret])
             await session.flush()
-            session.add(ReturnLine(return_id=ret.id, order_line_id=line.id, quantity=1,
-                                   reason_code="changed_mind", resolution="refund",
-                                   refund_amount=4000))
-            refund = Refund(return_id=ret.id, amount=4000, currency="USD",
-                            idempotency_key=f"refund-{prefix}{i}", due_at=now + timedelta(days=5))
+            session.add(
+                ReturnLine(
+                    return_id=ret.id,
+                    order_line_id=line.id,
+                    quantity=1,
+                    reason_code="changed_mind",
+                    resolution="refund",
+                    refund_amount=4000,
+                )
+            )
+            refund = Refund(
+                return_id=ret.id,
+                amount=4000,
+                currency="USD",
+                idempotency_key=f"refund-{prefix}{i}",
+                due_at=now + timedelta(days=5),
+            )
             session.add(refund)
             await session.flush()
             ids.append(refund.id)  # type: ignore[arg-type]
@@ -101,15 +130,28 @@ async def run(count: int) -> dict[str, object]:
         domain_ids = await seed(aurl, count, "D")
         db = Database(aurl)
         await make_user(db, "fin@bench.example", "finance")
-        settings = Settings(_env_file=None, database_url=url, secret_key="b" * 64,  # type: ignore[call-arg]
-                            base_url="http://bench.local", inprocess_jobs=False,
-                            log_level="WARNING", data_dir=Path("/tmp") / name)
+        settings = Settings(
+            _env_file=None,
+            database_url=url,
+            secret_key="b" * 64,  # type: ignore[call-arg]
+            base_url="http://bench.local",
+            inprocess_jobs=False,
+            log_level="WARNING",
+            data_dir=Path("/tmp") / name,
+        )
         app = create_app(settings)
         async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
             await client.get("/login")
             token = client.cookies.get("portal_csrf")
-            await client.post("/login", data={"email": "fin@bench.example", "password": PASSWORD,
-                                              "next": "", "_csrf_token": token})
+            await client.post(
+                "/login",
+                data={
+                    "email": "fin@bench.example",
+                    "password": PASSWORD,
+                    "next": "",
+                    "_csrf_token": token,
+                },
+            )
             await client.get("/finance/")
             token = client.cookies.get("portal_csrf")
             started = time.perf_counter()
@@ -121,16 +163,15 @@ async def run(count: int) -> dict[str, object]:
             http_seconds = time.perf_counter() - started
             assert response.status_code == 303, response.text
         async with db.session() as session:
-            from portal.models.staff import StaffUser
             from sqlmodel import select
+
+            from portal.models.staff import StaffUser
 
             user = (await session.exec(select(StaffUser))).first()
             started = time.perf_counter()
-            done, errors = await bulk_approve(session, domain_ids, user, threshold=50000)  # type: ignore[arg-type]
+            _done, errors = await bulk_approve(session, domain_ids, user, threshold=50000)  # type: ignore[arg-type]
             domain_seconds = time.perf_counter() - started
-            approved = (
-                await session.exec(select(Refund).where(Refund.status == "approved"))
-            ).all()
+            approved = (await session.exec(select(Refund).where(Refund.status == "approved"))).all()
         await db.dispose()
         assert not errors and len(approved) == 2 * count, (errors, len(approved))
         return {

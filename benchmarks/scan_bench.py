@@ -115,8 +115,12 @@ async def seed(db_url: str, n: int) -> float:
     return time.perf_counter() - started
 
 
+REDIS_URL: str | None = None
+
+
 def settings_for(db_url: str, data_dir: str) -> Settings:
     return Settings(
+        redis_url=REDIS_URL,  # sessions and rate limits in Redis, as in production
         _env_file=None,  # type: ignore[call-arg]
         data_dir=Path(data_dir),
         database_url=db_url,
@@ -187,8 +191,9 @@ async def run_worker(
     return len(times), times
 
 
-def _process(args: tuple[str, list[str], int, int, float, Any]) -> None:
-    db_url, codes, stations, first_user, seconds, out = args
+def _process(args: tuple[str, list[str], int, int, float, Any, str | None]) -> None:
+    global REDIS_URL
+    db_url, codes, stations, first_user, seconds, out, REDIS_URL = args
     out.put(asyncio.run(run_worker(db_url, codes, stations, first_user, seconds)))
 
 
@@ -227,7 +232,10 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0, help="time cap per phase")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="'' for none")
     args = parser.parse_args()
+    global REDIS_URL
+    REDIS_URL = args.redis or None
 
     name = f"scan_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.postgres.replace("postgresql://", "postgres://", 1))
@@ -277,6 +285,7 @@ async def main() -> None:
                         1 + i * args.concurrency,
                         args.seconds,
                         out,
+                        REDIS_URL,
                     ),
                 ),
             )

@@ -386,6 +386,7 @@ def upgrade() -> None:
     with op.batch_alter_table('return_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_return_lines_order_line_id'), ['order_line_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_return_lines_return_id'), ['return_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_return_lines_graded_at'), ['graded_at'], unique=False)
 
     op.create_table('store_credit_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -461,6 +462,7 @@ def downgrade() -> None:
 
     op.drop_table('store_credit_entries')
     with op.batch_alter_table('return_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_return_lines_graded_at'))
         batch_op.drop_index(batch_op.f('ix_return_lines_return_id'))
         batch_op.drop_index(batch_op.f('ix_return_lines_order_line_id'))
 

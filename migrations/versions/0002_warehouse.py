@@ -76,8 +76,39 @@ def upgrade() -> None:
     with op.batch_alter_table("unknown_parcels", schema=None) as batch_op:
         batch_op.create_index("ix_unknown_parcels_open", ["resolved", "created_at"], unique=False)
 
+    op.create_table(
+        "grade_photos",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("return_line_id", sa.Integer(), nullable=False),
+        sa.Column("media_id", sa.Integer(), nullable=False),
+        sa.Column("uploaded_by", sa.Integer(), nullable=False),
+        sa.Column("created_at", portal.models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["media_id"], ["media.id"], name=op.f("fk_grade_photos_media_id_media")
+        ),
+        sa.ForeignKeyConstraint(
+            ["return_line_id"],
+            ["return_lines.id"],
+            name=op.f("fk_grade_photos_return_line_id_return_lines"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["uploaded_by"],
+            ["staff_users.id"],
+            name=op.f("fk_grade_photos_uploaded_by_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grade_photos")),
+        sa.UniqueConstraint("media_id", name=op.f("uq_grade_photos_media_id")),
+    )
+    with op.batch_alter_table("grade_photos", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grade_photos_return_line_id"), ["return_line_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("grade_photos", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grade_photos_return_line_id"))
+    op.drop_table("grade_photos")
     with op.batch_alter_table("unknown_parcels", schema=None) as batch_op:
         batch_op.drop_index("ix_unknown_parcels_open")
     op.drop_table("unknown_parcels")

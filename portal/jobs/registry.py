@@ -28,6 +28,7 @@ async def noop(ctx: Any, *, message_id: int, **_: Any) -> None:
 
 def _load_job_modules() -> None:
     """Import every module that registers jobs (kept here so the catalogue is complete)."""
+    from portal import webhooks  # noqa: F401
     from portal.jobs import tasks  # noqa: F401
     from portal.money import jobs as money_jobs  # noqa: F401
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -150,12 +151,22 @@ async def publish_text(
     Raises PolicyLoadError (nothing stored) for a bad policy and EditorError when another
     version went live since the editor was opened, or on a simultaneous publish.
     """
-    # Lock the live row so two publishes from the same base queue up here: the second
-    # then sees the first one's version and is refused (PostgreSQL re-checks `active`
-    # after the wait; SQLite has a single writer anyway).
-    locked = (
-        await session.exec(select(PolicyVersion).where(PolicyVersion.active).with_for_update())
-    ).first()
+    # Take the lock first, so two publishes from the same base queue up here and the second
+    # sees the first one's version and is refused. PostgreSQL locks the live row (and
+    # re-checks `active` after waiting); SQLite takes its database write lock with a no-op
+    # update, which must be the transaction's first statement (as returns.create does).
+    locked = None
+    if session.get_bind().dialect.name == "postgresql":
+        locked = (
+            await session.exec(select(PolicyVersion).where(PolicyVersion.active).with_for_update())
+        ).first()
+    else:
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(PolicyVersion)
+            .where(PolicyVersion.active)  # type: ignore[arg-type]
+            .values(id=PolicyVersion.id)
+            .execution_options(synchronize_session=False)
+        )
     current = locked or await active_version(session)
     current_number = current.version if current else None
     if current_number != base_version:

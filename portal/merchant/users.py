@@ -142,3 +142,17 @@ async def set_enabled(
     )
     await session.commit()
     return user
+
+
+async def reset_password(session: AsyncSession, actor: StaffUser, user_id: int) -> Invitation:
+    """A new temporary password (shown once), e.g. when an invitation got lost."""
+    user = await get_user(session, user_id)
+    if user.id == actor.id:
+        raise UserAdminError("Change your own password from your account, not here.")
+    _check_admin_power(actor, [], user)
+    password = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    await record(session, actor.email, "staff_user", user.id, "password_reset")
+    await session.commit()
+    return Invitation(user, password)

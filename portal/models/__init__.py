@@ -9,19 +9,22 @@ from portal.models.outbox import KVEntry, MailMessage, Media, OutboxMessage, Rec
 from portal.models.policy import PolicyVersion
 from portal.models.returns import Exchange, Return, ReturnLine
 from portal.models.staff import ApiToken, StaffUser
-from portal.models.warehouse import ParcelReceipt, UnknownParcel
+from portal.models.warehouse import GradePhoto, ParcelReceipt, UnknownParcel
+from portal.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Customer",
     "Exchange",
+    "GradePhoto",
     "KVEntry",
     "MailMessage",
     "Media",
     "Order",
     "OrderLine",
     "OutboxMessage",
+    "ParcelReceipt",
     "PolicyDraft",
     "PolicyVersion",
     "Product",
@@ -33,5 +36,8 @@ __all__ = [
     "StaffUser",
     "StoreCreditCode",
     "StoreCreditEntry",
+    "UnknownParcel",
     "Variant",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -127,7 +127,7 @@ class ReturnLine(SQLModel, table=True):
     inspection_note: str = Field(default="", max_length=2000)
     disposition: str | None = Field(default=None, max_length=20)
     graded_by: int | None = Field(default=None, foreign_key="staff_users.id")
-    graded_at: datetime | None = time_field()
+    graded_at: datetime | None = time_field(index=True)  # the warehouse's daily counts
 
 
 class Exchange(SQLModel, table=True):

@@ -48,3 +48,15 @@ class UnknownParcel(SQLModel, table=True):
     resolved_by: int | None = Field(default=None, foreign_key="staff_users.id")
     resolved_at: datetime | None = time_field()
     return_id: int | None = Field(default=None, foreign_key="returns.id")
+
+
+class GradePhoto(SQLModel, table=True):
+    """A photo the grader took of a returned item (damage, wrong item, missing parts)."""
+
+    __tablename__ = "grade_photos"
+
+    id: int | None = Field(default=None, primary_key=True)
+    return_line_id: int = Field(foreign_key="return_lines.id", index=True)
+    media_id: int = Field(foreign_key="media.id", unique=True)
+    uploaded_by: int = Field(foreign_key="staff_users.id")
+    created_at: datetime = created_at_field()

@@ -9,6 +9,7 @@ and queue its payment once. Each function commits its own transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -17,9 +18,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
 from portal.models.base import utcnow
-from portal.models.money import Refund, RefundApproval
+from portal.models.money import LIVE_REFUND_STATUSES, Refund, RefundApproval
+from portal.models.outbox import OutboxMessage
 from portal.models.staff import StaffUser
-from portal.money.refunds import RefundLimitExceeded, check_limit, queue_payout
+from portal.money.refunds import (
+    RefundLimitExceeded,
+    check_limit,
+    paid_for_returns,
+    queue_payout,
+)
 
 
 class RefundDecisionError(ValueError):
@@ -122,17 +129,157 @@ async def approve(
         raise RefundDecisionError(f"You already approved refund {refund_id}.") from None
 
 
+BULK_CHUNK = 200
+
+
 async def bulk_approve(
     session: AsyncSession, refund_ids: list[int], user: StaffUser, *, threshold: int
 ) -> tuple[list[ApprovalOutcome], dict[int, str]]:
-    """Approve each refund in its own transaction; report what worked and what did not."""
+    """Approve many refunds; report what worked and what did not.
+
+    Chunks of ``BULK_CHUNK`` are decided in one transaction each (rows locked in id order,
+    every check made before anything is written), which is what makes a bulk approval
+    fast; should a chunk hit a database conflict, it is redone one refund at a time.
+    """
+    ids = list(dict.fromkeys(refund_ids))
     done: list[ApprovalOutcome] = []
     errors: dict[int, str] = {}
-    for refund_id in dict.fromkeys(refund_ids):
+    for start in range(0, len(ids), BULK_CHUNK):
+        chunk = ids[start : start + BULK_CHUNK]
         try:
-            done.append(await approve(session, refund_id, user, threshold=threshold))
-        except (RefundDecisionError, LookupError, RefundLimitExceeded) as exc:
-            errors[refund_id] = str(exc)
+            chunk_done, chunk_errors = await _approve_chunk(session, chunk, user, threshold)
+        except sa.exc.DBAPIError:
+            await session.rollback()
+            chunk_done, chunk_errors = [], {}
+            for refund_id in chunk:
+                try:
+                    chunk_done.append(await approve(session, refund_id, user, threshold=threshold))
+                except (RefundDecisionError, LookupError, RefundLimitExceeded) as exc:
+                    chunk_errors[refund_id] = str(exc)
+        done.extend(chunk_done)
+        errors.update(chunk_errors)
+    return done, errors
+
+
+async def _approve_chunk(
+    session: AsyncSession, chunk: list[int], user: StaffUser, threshold: int
+) -> tuple[list[ApprovalOutcome], dict[int, str]]:
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(Refund).where(Refund.id.in_(chunk)).values(id=Refund.id)  # type: ignore[union-attr]
+        )
+    refunds = {
+        r.id: r
+        for r in (
+            await session.exec(
+                select(Refund)
+                .where(Refund.id.in_(chunk))  # type: ignore[union-attr]
+                .order_by(Refund.id)  # type: ignore[arg-type]
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    }
+    approvers: dict[int, set[int]] = {}
+    for refund_id, user_id in (
+        await session.exec(
+            select(RefundApproval.refund_id, RefundApproval.user_id).where(
+                RefundApproval.refund_id.in_(chunk)  # type: ignore[attr-defined]
+            )
+        )
+    ).all():
+        approvers.setdefault(refund_id, set()).add(user_id)
+    return_ids = sorted({r.return_id for r in refunds.values()})
+    paid = await paid_for_returns(session, return_ids)
+    live: dict[int, list[tuple[int, int]]] = {}
+    for return_id, refund_id, amount in (
+        await session.exec(
+            select(Refund.return_id, Refund.id, Refund.amount).where(
+                Refund.return_id.in_(return_ids),  # type: ignore[attr-defined]
+                Refund.status.in_(LIVE_REFUND_STATUSES),  # type: ignore[attr-defined]
+            )
+        )
+    ).all():
+        live.setdefault(return_id, []).append((refund_id, amount))
+    done: list[ApprovalOutcome] = []
+    errors: dict[int, str] = {}
+    now = utcnow()
+    actor = actor_of(user)
+    approved: list[Refund] = []
+    for refund_id in chunk:
+        refund = refunds.get(refund_id)
+        if refund is None:
+            errors[refund_id] = f"There is no refund {refund_id}."
+            continue
+        if refund.status != "pending_approval":
+            errors[refund_id] = f"Refund {refund_id} is {refund.status}; it cannot be approved."
+            continue
+        if user.id in approvers.get(refund_id, set()):
+            errors[refund_id] = (
+                f"You already approved refund {refund_id}; a second, different person must "
+                "approve it."
+            )
+            continue
+        others = sum(a for rid, a in live.get(refund.return_id, []) if rid != refund_id)
+        room = max(0, paid.get(refund.return_id, 0) - others)
+        if refund.amount > room:
+            errors[refund_id] = (
+                f"Refund of {refund.amount} exceeds the {room} still refundable for this return."
+            )
+            continue
+        session.add(RefundApproval(refund_id=refund_id, user_id=user.id))  # type: ignore[arg-type]
+        count = len(approvers.get(refund_id, set())) + 1
+        needed = approvals_needed(refund.amount, threshold)
+        await record(
+            session,
+            actor,
+            "refund",
+            refund_id,
+            "approval_added",
+            data={"approvals": count, "needed": needed},
+        )
+        if count >= needed:
+            refund.status = "approved"
+            refund.decided_at = now
+            session.add(refund)
+            await record(
+                session,
+                actor,
+                "refund",
+                refund_id,
+                "approved",
+                from_state="pending_approval",
+                to_state="approved",
+                data={"approvals": count},
+            )
+            approved.append(refund)
+            message = f"Refund {refund_id} approved; the payment is queued."
+        else:
+            message = f"Refund {refund_id} needs a second approver (four eyes)."
+        done.append(ApprovalOutcome(refund_id, refund.status, count, needed, message))
+    if approved:
+        await session.flush()
+        keys = [f"issue_refund:{r.id}" for r in approved]
+        queued = set(
+            (
+                await session.exec(
+                    select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))  # type: ignore[attr-defined]
+                )
+            ).all()
+        )
+        with session.no_autoflush:
+            for refund in approved:
+                if f"issue_refund:{refund.id}" not in queued:
+                    # what ``enqueue`` writes, without its one look-up per key
+                    session.add(
+                        OutboxMessage(
+                            job="issue_refund",
+                            payload={"refund_id": refund.id},
+                            dedupe_key=f"issue_refund:{refund.id}",
+                            next_attempt_at=now,
+                        )
+                    )
+    await session.commit()
     return done, errors
 
 
@@ -169,7 +316,7 @@ async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason:
 
 
 async def mark_paid(
-    session: AsyncSession, refund_id: int, user: StaffUser, reference: str
+    session: AsyncSession, refund_id: int, user: StaffUser, reference: str, *, signer: Any = None
 ) -> Refund:
     """Manual payments: finance paid outside the portal and records the reference."""
     from portal.money.payouts import settle
@@ -190,6 +337,7 @@ async def mark_paid(
             refund,
             ProviderRefund(reference[:255], "succeeded", refund.amount, refund.currency, refund.id),
             actor=actor_of(user),
+            signer=signer,
         )
         await session.commit()
         return refund

@@ -105,6 +105,8 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
     if waiting is None and ret.status == "inspected":
         try:
             await transition(session, ret, "completed", actor, reason="Refund paid")
+            if signer is not None and order is not None:
+                await notify_shopper(session, ret, order, "completed", signer)
         except TransitionError:
             logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
 

@@ -31,21 +31,32 @@ def _round_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-async def paid_for_lines(session: AsyncSession, return_id: int) -> int:
-    """What the shopper paid for the returned quantities (discount shared pro rata)."""
+async def paid_for_returns(session: AsyncSession, return_ids: list[int]) -> dict[int, int]:
+    """What the shopper paid for each return's quantities (discount shared pro rata)."""
     rows = (
         await session.exec(
             select(
-                ReturnLine.quantity, OrderLine.unit_price, OrderLine.discount, OrderLine.quantity
+                ReturnLine.return_id,
+                ReturnLine.quantity,
+                OrderLine.unit_price,
+                OrderLine.discount,
+                OrderLine.quantity,
             )
             .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-            .where(ReturnLine.return_id == return_id)
+            .where(ReturnLine.return_id.in_(return_ids))  # type: ignore[attr-defined]
         )
     ).all()
-    total = 0
-    for quantity, unit_price, discount, ordered in rows:
-        total += max(0, unit_price * quantity - _round_half_up(discount * quantity, ordered))
-    return total
+    totals = dict.fromkeys(return_ids, 0)
+    for return_id, quantity, unit_price, discount, ordered in rows:
+        totals[return_id] += max(
+            0, unit_price * quantity - _round_half_up(discount * quantity, ordered)
+        )
+    return totals
+
+
+async def paid_for_lines(session: AsyncSession, return_id: int) -> int:
+    """What the shopper paid for the returned quantities of one return."""
+    return (await paid_for_returns(session, [return_id]))[return_id]
 
 
 async def refunded_or_promised(

@@ -42,6 +42,7 @@ from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
 from portal.returns.rma import generate_rma
 from portal.returns.states import transition
+from portal.webhooks import emit_return_event
 
 OFFERED = ("exchange", "store_credit", "refund")
 RESOLUTION_LABELS = {
@@ -630,6 +631,7 @@ async def _write(
             session, ret, policy, "system", "The policy approves this return without review."
         )
     await notify_shopper(session, ret, ctx.order, "created", signer)
+    await emit_return_event(session, "return.created", ret, ctx.order.number)
     return ret
 
 

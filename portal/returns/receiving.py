@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,14 +43,16 @@ from portal.models.orders import Customer, Order, OrderLine
 from portal.models.outbox import Media
 from portal.models.returns import CONDITIONS, DISPOSITIONS, Exchange, Return, ReturnLine
 from portal.models.staff import StaffUser
-from portal.models.warehouse import ParcelReceipt, UnknownParcel
+from portal.models.warehouse import GradePhoto, ParcelReceipt, UnknownParcel
 from portal.money.credit import issue_credit
 from portal.money.refunds import request_refund
 from portal.returns.context import policy_ref
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
+from portal.returns.photos import PhotoError, check_photo, store_photo
 from portal.returns.rma import normalise_rma
 from portal.returns.states import TransitionError, transition
+from portal.webhooks import emit_return_event
 
 RECEIVABLE = frozenset({"label_issued", "in_transit", "delivered"})
 """A parcel may be received before the carrier reports it moving or delivered."""
@@ -177,6 +180,7 @@ class ScanResult:
     receipt: ParcelReceipt | None = None
     unknown: UnknownParcel | None = None
     warnings: list[str] = field(default_factory=list)
+    order: Order | None = None
 
 
 async def _receipt(session: AsyncSession, return_id: int) -> ParcelReceipt | None:
@@ -325,6 +329,7 @@ async def _receive(
         session.add(receipt)
         order = await session.get(Order, ret.order_id)
         await notify_shopper(session, ret, order, "received", signer)  # type: ignore[arg-type]
+        await emit_return_event(session, "return.received", ret, order.number)  # type: ignore[union-attr]
         await session.commit()
     except (TransitionError, IntegrityError):
         # Another station won the race: report its receipt, write nothing.
@@ -338,7 +343,13 @@ async def _receive(
         raise
     message = f"Received {ret.rma}. Grade each item below."
     return ScanResult(
-        "received", message, not warnings, ret=ret, receipt=receipt, warnings=warnings
+        "received",
+        message,
+        not warnings,
+        ret=ret,
+        receipt=receipt,
+        warnings=warnings,
+        order=order,
     )
 
 
@@ -484,6 +495,52 @@ async def grade_line(
         )
         await session.commit()
         return line
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def add_grade_photo(
+    session: AsyncSession, line_id: int, data: bytes, media_dir: Path, station: Station
+) -> GradePhoto:
+    """Keep a grader's photo of an item (proof of damage or of what came instead).
+
+    The bytes are checked before anything is written; a bad file changes nothing.
+    """
+    try:
+        check_photo(data)
+    except PhotoError as exc:
+        raise WarehouseError(str(exc), {"photo": str(exc)}) from None
+    line = await session.get(ReturnLine, line_id)
+    if line is None:
+        raise WarehouseError("That item does not exist.", kind="not_found")
+    ret = await session.get(Return, line.return_id)
+    assert ret is not None
+    if ret.status != "received":
+        await session.rollback()
+        raise WarehouseError(
+            f"Return {ret.rma} is {ret.status}: photos are added while grading.",
+            kind="conflict",
+        )
+    media = await store_photo(session, media_dir, ret.order_id, data, actor=station.actor)
+    try:
+        photo = GradePhoto(
+            return_line_id=line_id,
+            media_id=media.id,  # type: ignore[arg-type]
+            uploaded_by=station.user_id,
+        )
+        session.add(photo)
+        await session.flush()
+        await record(
+            session,
+            station.actor,
+            "return",
+            ret.id,
+            "grade_photo_added",
+            data={"line_id": line_id, "media_id": media.id},
+        )
+        await session.commit()
+        return photo
     except BaseException:
         await session.rollback()
         raise
@@ -688,6 +745,10 @@ async def finish_inspection(
             )
             result.completed = True
         await _email_outcome(session, ret, order, result, signer)
+        released = [o.line_id for o in result.lines if o.exchange == "released"]
+        if released:
+            await emit_return_event(session, "exchange.released", ret, order.number,
+                                    extra={"return_line_ids": released})
         await session.commit()
         return result
     except TransitionError as exc:
@@ -915,6 +976,7 @@ class LineView:
     exchange: Exchange | None
     exchange_variant: Variant | None
     photo: Media | None
+    grade_photos: list[int] = field(default_factory=list)
 
     @property
     def keep_item(self) -> bool:
@@ -935,16 +997,23 @@ class ReturnView:
 
 
 async def return_view(
-    session: AsyncSession, return_id: int, *, receipt: ParcelReceipt | None = None
+    session: AsyncSession,
+    return_id: int,
+    *,
+    receipt: ParcelReceipt | None = None,
+    order: Order | None = None,
+    receiver: StaffUser | None = None,
 ) -> ReturnView | None:
     """A return with what the grader needs: items, reasons, photos, chosen resolutions.
 
-    ``receipt``, when the caller just wrote it, saves a round trip on the scan path.
+    ``receipt``, ``order`` and ``receiver``, when the caller just had them, save round
+    trips on the scan path (the station's hottest request).
     """
     ret = await session.get(Return, return_id, populate_existing=receipt is None)
     if ret is None:
         return None
-    order = await session.get(Order, ret.order_id)
+    if order is None or order.id != ret.order_id:
+        order = await session.get(Order, ret.order_id)
     assert order is not None
     rows = (
         await session.exec(
@@ -960,11 +1029,28 @@ async def return_view(
     ).all()
     if receipt is None:
         receipt = await _receipt(session, return_id)
-    who = await _person(session, receipt.received_by) if receipt else ""
+    who = ""
+    if receipt is not None:
+        who = (
+            (receiver.name or receiver.email)
+            if receiver is not None and receiver.id == receipt.received_by
+            else await _person(session, receipt.received_by)
+        )
+    views = [LineView(*row) for row in rows]
+    if receipt is not None:  # graders' photos exist only once a parcel is in
+        by_line = {v.line.id: v for v in views}
+        for line_id, media_id in (
+            await session.exec(
+                select(GradePhoto.return_line_id, GradePhoto.media_id)
+                .where(GradePhoto.return_line_id.in_(list(by_line)))  # type: ignore[attr-defined]
+                .order_by(GradePhoto.id)  # type: ignore[arg-type]
+            )
+        ).all():
+            by_line[line_id].grade_photos.append(media_id)
     return ReturnView(
         ret=ret,
         order=order,
-        lines=[LineView(*row) for row in rows],
+        lines=views,
         receipt=receipt,
         received_by=who,
     )

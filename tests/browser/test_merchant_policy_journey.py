@@ -95,6 +95,18 @@ def test_edit_see_error_fix_backtest_publish_and_the_shop_changes(
     page.locator("#validation").get_by_text("The policy is valid").wait_for()
     assert page.locator(".editor-gutter span.has-error").count() == 0
 
+    # preview on the shopper's order, swapped in by HTMX (the page does not reload)
+    page.evaluate("window.__same_page = true")
+    page.get_by_label("Order number").fill("1001")
+    page.get_by_role("button", name="Load order").click()
+    page.locator("#qty-L4").fill("1")
+    page.locator("#reason-L4").select_option("changed_mind")
+    page.get_by_role("button", name="Preview decision").click()
+    preview = page.locator("#preview-result")
+    preview.get_by_text("Socks can't come back.").wait_for()
+    assert "No socks" in preview.inner_text()
+    assert page.evaluate("window.__same_page") is True
+
     page.get_by_label("Days of returns").fill("30")
     page.get_by_role("button", name="Run backtest").click()
     result = page.locator("#backtest-result")

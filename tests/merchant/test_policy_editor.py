@@ -206,6 +206,27 @@ async def test_preview_shows_each_lines_decision_and_rule_trace(client, db) -> N
     assert "Socks can&#39;t come back." in body or "Socks can't come back." in body
     assert "Not returnable" in body and "Returnable" in body
     assert "<li>Sale items</li>" in body and "<li>No socks</li>" in body
+    # far in the future every window has closed: the deadline is named
+    late = await post(
+        client,
+        "/merchant/policy/preview",
+        {
+            "text": NO_SOCKS,
+            "order_number": shop.number,
+            "step": "preview",
+            "qty_L1": "1",
+            "reason_L1": "too_small",
+            "as_of": "2031-01-01",
+        },
+    )
+    assert late.status_code == 200 and "Not returnable" in late.text
+    assert "The return window for this item closed on" in late.text
+    wrong_date = await post(
+        client,
+        "/merchant/policy/preview",
+        {"text": NO_SOCKS, "order_number": shop.number, "qty_L1": "1", "as_of": "soon"},
+    )
+    assert wrong_date.status_code == 400 and "must look like 2026-11-23" in wrong_date.text
     bad = await post(
         client,
         "/merchant/policy/preview",

@@ -12,7 +12,7 @@ from portal.models.audit import AuditEvent
 from portal.models.staff import StaffUser
 from portal.returns.create import Choice, ItemRequest
 from tests.conftest import submit_form
-from tests.factories import make_user
+from tests.factories import PASSWORD, make_user
 from tests.merchant.helpers import another_browser, login, post
 from tests.returns.builders import seed_shop
 from tests.returns.helpers import create
@@ -174,3 +174,31 @@ async def test_warehouse_staff_cannot_manage_users(client, db) -> None:
     await login(client, db, "wes@shop.example", "warehouse")
     assert (await client.get("/merchant/users")).status_code == 403
     assert (await client.get("/merchant/audit")).status_code == 403
+
+
+async def test_new_temporary_password_replaces_the_old_one(client, db) -> None:
+    other = await make_user(db, "fin@shop.example", "finance")
+    me = await login(client, db)
+    await client.get("/merchant/users")
+    response = await post(client, f"/merchant/users/{other.id}/password", {})
+    assert response.status_code == 200 and "the old one no longer works" in response.text
+    password = re.search(r'id="temporary-password">([^<]+)<', response.text).group(1)
+    async with another_browser(client) as fin:
+        old = await submit_form(
+            fin,
+            "/login",
+            "/login",
+            {"email": "fin@shop.example", "password": PASSWORD, "next": ""},
+            follow_redirects=False,
+        )
+        assert old.status_code != 303
+        new = await submit_form(
+            fin,
+            "/login",
+            "/login",
+            {"email": "fin@shop.example", "password": password, "next": ""},
+            follow_redirects=False,
+        )
+        assert new.status_code == 303
+    mine = await post(client, f"/merchant/users/{me.id}/password", {})
+    assert mine.status_code == 400 and "Change your own password" in mine.text

@@ -158,3 +158,29 @@ async def test_a_failed_refund_is_retried_as_a_new_one(db, make_refund) -> None:
         with pytest.raises(RefundDecisionError):
             await retry_failed(session, retried[0], alice)
     assert retried[1] == "approved" and retried[2] != old_key
+
+
+async def test_bulk_approve_keeps_four_eyes_and_the_cap(db, make_refund) -> None:
+    big = await make_refund(4000, number="4001")
+    small = await make_refund(1000, number="4002")
+    alice = await make_user(db, "alice@shop.example", "finance")
+    bob = await make_user(db, "bob@shop.example", "finance")
+    async with db.session() as session:
+        refund = await session.get(Refund, small)
+        refund.amount = TEE_PAID + 1  # drifted above what was paid
+        session.add(refund)
+        await session.commit()
+        done, errors = await bulk_approve(session, [big, small], alice, threshold=3000)
+        assert [(o.refund_id, o.status) for o in done] == [(big, "pending_approval")]
+        assert "exceeds" in errors[small]
+        done, errors = await bulk_approve(session, [big], alice, threshold=3000)
+        assert "second, different person" in errors[big]
+        done, errors = await bulk_approve(session, [big], bob, threshold=3000)
+        assert [(o.refund_id, o.status) for o in done] == [(big, "approved")]
+    assert [m.payload["refund_id"] for m in await _outbox(db, "issue_refund")] == [big]
+    assert await refund_events(db, big) == [
+        "requested",
+        "approval_added",
+        "approval_added",
+        "approved",
+    ]

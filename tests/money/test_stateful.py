@@ -28,7 +28,7 @@ from portal.db import Database
 from portal.models.audit import AuditEvent
 from portal.models.money import LIVE_REFUND_STATUSES, Refund, RefundApproval
 from portal.models.returns import Return
-from portal.money.approvals import RefundDecisionError, approve, reject
+from portal.money.approvals import RefundDecisionError, approve, bulk_approve, reject
 from portal.money.credit import CreditError, balance, issue_credit, redeem
 from portal.money.payouts import apply_provider_refunds, issue
 from portal.money.refunds import RefundLimitExceeded, request_refund
@@ -175,6 +175,15 @@ class Money(RuleBasedStateMachine):
                         self.users[who],
                         threshold=THRESHOLD,
                     )
+
+        self.run(go())
+
+    @rule(who=st.integers(0, 1))
+    def bulk(self, who: int) -> None:
+        async def go() -> None:
+            ids = [r.id for r in await self._refunds()]
+            async with self.db.session() as session:
+                await bulk_approve(session, ids, self.users[who], threshold=THRESHOLD)
 
         self.run(go())
 

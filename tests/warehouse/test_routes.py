@@ -192,3 +192,35 @@ async def test_queues_page_and_missing_return(client, db, shipped) -> None:
     assert receive.status_code == 200 and f"Received {s.ret.rma}" in receive.text
     page = await client.get("/warehouse/queues?warehouse=main")
     assert "wendy" in page.text  # today's count per person
+
+
+async def test_grader_adds_a_photo_and_a_bad_file_changes_nothing(client, db, shipped) -> None:
+    from portal.models.warehouse import GradePhoto
+    from tests.returns.builders import JPEG
+
+    s = await shipped({"L1": (1, "refund")})
+    await login(client, db, "wendy@shop.example", "warehouse")
+    await client.get("/warehouse/")
+    await post(client, "/warehouse/scan", {"code": s.ret.rma})
+    line = s.lines[0]
+    fields = {**WHERE, "return_id": str(s.ret.id), "_csrf_token": csrf_token(client)}
+    bad = await client.post(
+        f"/warehouse/lines/{line.id}/photos",
+        data=fields,
+        files={"photo": ("note.txt", b"not a picture", "text/plain")},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 400 and "not a photo we can read" in bad.text
+    assert await count(db, GradePhoto) == 0
+    good = await client.post(
+        f"/warehouse/lines/{line.id}/photos",
+        data=fields,
+        files={"photo": ("torn.jpg", JPEG, "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert good.status_code == 303
+    async with db.session() as session:
+        photo = (await session.exec(select(GradePhoto))).one()
+    page = await client.get(f"/warehouse/returns/{s.ret.id}")
+    assert f'/photos/{photo.media_id}"' in page.text
+    assert (await client.get(f"/photos/{photo.media_id}")).status_code == 200

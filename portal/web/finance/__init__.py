@@ -35,6 +35,7 @@ from portal.money.queue import QueueFilters, filter_choices, refund_detail, refu
 from portal.money.refunds import RefundLimitExceeded
 from portal.money.reports import daily_report, reconcile, report_csv
 from portal.payments import PaymentsError
+from portal.returns.links import LinkSigner
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
 
@@ -130,11 +131,15 @@ async def reject_one(
 async def mark_one_paid(
     refund_id: FromPath[int],
     data: FormData,
+    request: Request[Any, Any, Any],
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
+    signer = LinkSigner(request.app.state.settings.ensure_secret_key())
     try:
-        await mark_paid(db_session, refund_id, staff_user, str(data.get("reference", "")))
+        await mark_paid(
+            db_session, refund_id, staff_user, str(data.get("reference", "")), signer=signer
+        )
     except DECISION_ERRORS as exc:
         return _back(f"/finance/refunds/{refund_id}", error=str(exc))
     return _back(f"/finance/refunds/{refund_id}", done=f"Refund {refund_id} marked paid")

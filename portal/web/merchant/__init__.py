@@ -14,6 +14,7 @@ from portal.web.merchant.audit import audit_handlers
 from portal.web.merchant.policy import policy_handlers
 from portal.web.merchant.reviews import review_handlers
 from portal.web.merchant.users import user_handlers
+from portal.web.merchant.webhooks import webhook_handlers
 
 
 @get("/", name="merchant.home")
@@ -30,6 +31,7 @@ merchant_router = Router(
         *user_handlers,
         *audit_handlers,
         *analytics_handlers,
+        *webhook_handlers,
     ],
     guards=[requires_role("merchant")],
     dependencies={

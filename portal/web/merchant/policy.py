@@ -8,6 +8,7 @@ backtest panels in place (always with status 200, since htmx does not swap error
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from litestar import Request, get, post
@@ -181,6 +182,17 @@ def _items(form: FormMultiDict, order: editor.PreviewOrder) -> list[tuple[str, i
     return items
 
 
+def _as_of(form: FormMultiDict) -> datetime | None:
+    """The preview's "today": noon UTC of the chosen day, or now when none is chosen."""
+    raw = str(form.get("as_of") or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(raw), time(12), UTC)
+    except ValueError:
+        raise EditorError("The preview date must look like 2026-11-23.") from None
+
+
 @post("/policy/preview", name="merchant.policy.preview", status_code=200)
 async def preview_policy(
     request: HTMXRequest, db_session: DbSession, staff_user: NamedDependency[StaffUser]
@@ -194,7 +206,7 @@ async def preview_policy(
         result["preview_order"] = order
         if form.get("step") != "load":
             result["preview"] = await editor.preview(
-                db_session, text, order.number, _items(form, order)
+                db_session, text, order.number, _items(form, order), _as_of(form)
             )
     except PolicyLoadError:
         result["preview_error"] = (

@@ -13,7 +13,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from portal.merchant.users import ROLE_LABELS, UserAdminError, invite, list_users
+from portal.merchant.users import (
+    ROLE_LABELS,
+    UserAdminError,
+    invite,
+    list_users,
+    reset_password,
+)
 from portal.merchant.users import set_enabled as set_user_enabled
 from portal.merchant.users import set_roles as set_user_roles
 from portal.models.staff import StaffUser
@@ -36,6 +42,7 @@ async def _page(db_session: Any, user: StaffUser, status: int = 200, **extra: An
         "invitation": None,
         "message": None,
         "invite_form": {},
+        "reset": False,
     }
     context.update(extra)
     return Template("merchant/users.html", context=context, status_code=status)
@@ -120,4 +127,15 @@ async def enable_user(
     return await _toggle(user_id, request, db_session, staff_user, True)
 
 
-user_handlers = [users_page, invite_user, change_roles, disable_user, enable_user]
+@post("/users/{user_id:int}/password", name="merchant.users.password", status_code=200)
+async def new_password(
+    user_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+) -> Template:
+    try:
+        issued = await reset_password(db_session, staff_user, user_id)
+    except UserAdminError as exc:
+        return await _page(db_session, staff_user, 400, error=str(exc), error_user=user_id)
+    return await _page(db_session, staff_user, invitation=issued, reset=True)
+
+
+user_handlers = [users_page, invite_user, change_roles, disable_user, enable_user, new_password]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Router, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -22,6 +23,7 @@ from portal.models.staff import StaffUser
 from portal.returns import receiving
 from portal.returns.context import active_policy_ref
 from portal.returns.links import LinkSigner
+from portal.returns.photos import MAX_PHOTO_BYTES
 from portal.returns.receiving import Grade, Station, WarehouseError
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
@@ -76,9 +78,12 @@ async def _panel_context(
     *,
     full: bool = True,
     receipt: Any = None,
+    order: Any = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    view = await receiving.return_view(db_session, return_id, receipt=receipt)
+    view = await receiving.return_view(
+        db_session, return_id, receipt=receipt, order=order, receiver=user
+    )
     if view is None:
         raise NotFoundException("That return does not exist.")
     return await _station_context(
@@ -130,6 +135,7 @@ async def scan(
             result.ret.id,  # type: ignore[arg-type]
             full=not request.htmx,
             receipt=result.receipt,
+            order=result.order,
             result=result,
         )
     else:
@@ -219,6 +225,49 @@ async def grade(
         return Template(PANEL, context=context, status_code=200)
     return Redirect(
         f"/warehouse/returns/{line.return_id}?{_where(station)}&done=Item+graded#panel",
+        status_code=303,
+    )
+
+
+@post(
+    "/lines/{line_id:int}/photos",
+    name="warehouse.photo",
+    status_code=303,
+    request_max_body_size=MAX_PHOTO_BYTES + 65536,
+)
+async def add_photo(
+    request: HTMXRequest, line_id: FromPath[int], staff_user: Staff, db_session: DbSession
+) -> Template | Redirect:
+    form = await request.form()
+    station = _station(staff_user, form)
+    return_id = int(str(form.get("return_id", "0")) or 0)
+    upload = form.get("photo")
+    data = b""
+    if isinstance(upload, UploadFile):
+        data = await upload.read(MAX_PHOTO_BYTES + 1)
+        await upload.close()
+    try:
+        await receiving.add_grade_photo(
+            db_session, line_id, data, request.app.state.settings.media_dir, station
+        )
+    except WarehouseError as exc:
+        if exc.kind == "not_found" or not return_id:
+            raise NotFoundException(exc.message) from None
+        context = await _panel_context(
+            db_session,
+            staff_user,
+            station,
+            return_id,
+            error=exc.message,
+            line_errors={line_id: exc.problems},
+        )
+        return Template(
+            PANEL if request.htmx else "warehouse/return.html",
+            context=context,
+            status_code=200 if request.htmx else 400,
+        )
+    return Redirect(
+        f"/warehouse/returns/{return_id}?{_where(station)}&done=Photo+added#line-{line_id}",
         status_code=303,
     )
 
@@ -348,6 +397,7 @@ warehouse_router = Router(
         return_page,
         receive,
         grade,
+        add_photo,
         finish,
         undo,
         queues_page,

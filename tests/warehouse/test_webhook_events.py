@@ -1,0 +1,32 @@
+"""Receiving and inspection tell the store through its webhooks (return.received,
+exchange.released), queued in the same transaction as the change."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from portal.models.webhooks import WebhookDelivery
+from portal.webhooks import create_endpoint
+from tests.warehouse.test_receiving import finish, grade, scan
+
+
+async def test_receipt_and_released_exchange_are_sent_to_subscribed_stores(
+    db, jobs, shipped, station, signer
+) -> None:
+    async with db.session() as session:
+        await create_endpoint(session, "user:merchant", "http://127.0.0.1:9/hook",
+                              ["return.received", "exchange.released"])
+        await create_endpoint(session, "user:merchant", "http://127.0.0.1:9/other",
+                              ["refund.succeeded"])  # not subscribed to these events
+    parcel = await shipped({"L1": (1, "exchange", "TEE-L", "too_small")})
+    await scan(db, parcel.ret.tracking_code, station, signer)
+    await scan(db, parcel.ret.tracking_code, station, signer)  # a second scan: no new event
+    await grade(db, parcel.lines[0].id, station, received_quantity="1")
+    await finish(db, parcel.ret.id, station, signer)
+    async with db.session() as session:
+        deliveries = (await session.exec(select(WebhookDelivery))).all()
+    assert sorted(d.event for d in deliveries) == ["exchange.released", "return.received"]
+    received = next(d for d in deliveries if d.event == "return.received")
+    assert received.payload["rma"] == parcel.ret.rma
+    released = next(d for d in deliveries if d.event == "exchange.released")
+    assert released.payload["return_line_ids"] == [parcel.lines[0].id]
