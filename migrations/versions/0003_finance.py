@@ -1,7 +1,7 @@
 """finance: a claim on each refund's payment attempt
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23 15:25:00
 
 ``attempts`` counts provider calls; ``claimed_until`` is the lease of the worker calling
@@ -16,7 +16,7 @@ from alembic import op
 import portal.models.base
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -109,6 +109,24 @@ async def issue_credit(
         "issued",
         data={"amount": amount, "bonus": bonus, "return_id": return_id},
     )
+    from portal.models.returns import Return
+    from portal.webhooks import emit
+
+    ret = await session.get(Return, return_id) if return_id else None
+    # The store's own systems learn the code (it is theirs to honour at the till).
+    await emit(
+        session,
+        "store_credit.issued",
+        {
+            "code": code.code,
+            "amount": amount,
+            "bonus": bonus,
+            "currency": currency,
+            "rma": ret.rma if ret else None,
+            "expires_at": code.expires_at.isoformat() if code.expires_at else None,
+        },
+        key=f"store_credit.issued:{key}",
+    )
     return code
 
 

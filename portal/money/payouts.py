@@ -86,6 +86,7 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
     """Tell the shopper; complete an inspected return whose refunds are all paid."""
     from portal.returns.notify import notify_shopper
     from portal.returns.states import TransitionError, transition
+    from portal.webhooks import emit
 
     ret = await session.get(Return, refund.return_id)
     if ret is None:
@@ -102,6 +103,21 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
     order = await session.get(Order, ret.order_id)
     if signer is not None and order is not None:
         await notify_shopper(session, ret, order, "refunded", signer)
+    await emit(
+        session,
+        "refund.succeeded",
+        {
+            "refund_id": refund.id,
+            "rma": ret.rma,
+            "order_number": order.number if order else None,
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "purpose": refund.purpose,
+            "provider": refund.provider,
+            "provider_reference": refund.provider_reference,
+        },
+        key=f"refund.succeeded:{refund.id}",
+    )
     if waiting is None and ret.status == "inspected":
         try:
             await transition(session, ret, "completed", actor, reason="Refund paid")
