@@ -16,9 +16,11 @@ from portal.models import Order, OrderLine, StaffUser
 from portal.settings import async_database_url
 from tests.factories import order_payload
 
-HEADER = ("order_number,email,currency,placed_at,delivered_at,order_total,order_tags,"
-          "customer_email,customer_tags,ship_name,ship_postal_code,ship_country,"
-          "line_id,sku,title,line_tags,quantity,unit_price,discount")
+HEADER = (
+    "order_number,email,currency,placed_at,delivered_at,order_total,order_tags,"
+    "customer_email,customer_tags,ship_name,ship_postal_code,ship_country,"
+    "line_id,sku,title,line_tags,quantity,unit_price,discount"
+)
 GOOD_CSV = f"""{HEADER}
 1001,ana@example.com,USD,2026-11-01T10:00:00Z,2026-11-04T10:00:00Z,7000,web,ana@example.com,vip,Ana,97205,US,L1,TEE-M,Tee,cotton;sale,2,2500,500
 1001,ana@example.com,USD,2026-11-01T10:00:00Z,2026-11-04T10:00:00Z,7000,web,ana@example.com,vip,Ana,97205,US,L2,SOCK,Socks,,1,2500,0
@@ -101,8 +103,17 @@ def test_json_import_is_all_or_nothing(cli, settings, tmp_path: Path) -> None:
 
 
 def test_users_create_list_disable(cli, settings) -> None:
-    created = cli("users", "create", "Boss@Shop.example", "--role", "admin", "--role", "finance",
-                  "--password", "long enough password")
+    created = cli(
+        "users",
+        "create",
+        "Boss@Shop.example",
+        "--role",
+        "admin",
+        "--role",
+        "finance",
+        "--password",
+        "long enough password",
+    )
     assert created.exit_code == 0, created.output
     assert "Created boss@shop.example (admin, finance)" in created.output
     short = cli("users", "create", "x@shop.example", "--role", "admin", "--password", "short")

@@ -33,7 +33,9 @@ BROKEN = DEFAULT.replace("window:", "windw:", 1)
 
 async def _versions(db) -> list[PolicyVersion]:
     async with db.session() as session:
-        return list((await session.exec(select(PolicyVersion).order_by(PolicyVersion.version))).all())
+        return list(
+            (await session.exec(select(PolicyVersion).order_by(PolicyVersion.version))).all()
+        )
 
 
 async def test_first_start_activates_the_shipped_default_once(db) -> None:
@@ -59,13 +61,16 @@ async def test_publish_same_text_is_not_a_new_version_and_changes_are_audited(db
         v1 = await publish(session, DEFAULT, author="ann")
         same = await publish(session, DEFAULT, author="bob")
         v2 = await publish(session, STRICTER, author="bob", note="shorter window")
-        events = (await session.exec(select(AuditEvent).where(
-            AuditEvent.entity_type == "policy_version"))).all()
+        events = (
+            await session.exec(select(AuditEvent).where(AuditEvent.entity_type == "policy_version"))
+        ).all()
     assert same.id == v1.id
     assert v2.version == 2
     assert [(v.version, v.active) for v in await _versions(db)] == [(1, False), (2, True)]
     assert [(e.action, e.from_state, e.to_state) for e in events] == [
-        ("published", None, "v1"), ("published", "v1", "v2")]
+        ("published", None, "v1"),
+        ("published", "v1", "v2"),
+    ]
 
 
 async def test_rollback_reactivates_an_earlier_version(db) -> None:
@@ -111,25 +116,45 @@ async def _past_return(url: str, number: str, delivered_days_before_request: int
 
 async def _store_past_return(db, number: str, delivered_days_before_request: int) -> None:
     delivered = datetime(2026, 10, 1, 15, tzinfo=UTC)
-    payload = order_payload(number, delivered_at=delivered.isoformat(),
-                            placed_at=datetime(2026, 9, 25, tzinfo=UTC).isoformat(),
-                            fulfilled_at=datetime(2026, 9, 26, tzinfo=UTC).isoformat())
+    payload = order_payload(
+        number,
+        delivered_at=delivered.isoformat(),
+        placed_at=datetime(2026, 9, 25, tzinfo=UTC).isoformat(),
+        fulfilled_at=datetime(2026, 9, 26, tzinfo=UTC).isoformat(),
+    )
     async with db.session() as session:
         await import_orders(session, [parse_order(payload)], actor="test")
         order = (await session.exec(select(Order).where(Order.number == number))).one()
-        lines = list((await session.exec(select(OrderLine).where(OrderLine.order_id == order.id)
-                                          .order_by(OrderLine.line_ref))).all())
+        lines = list(
+            (
+                await session.exec(
+                    select(OrderLine)
+                    .where(OrderLine.order_id == order.id)
+                    .order_by(OrderLine.line_ref)
+                )
+            ).all()
+        )
         active = await active_policy(session)
         request = {
-            "as_of": datetime(2026, 10, 1 + delivered_days_before_request, 12, tzinfo=UTC).isoformat(),
+            "as_of": datetime(
+                2026, 10, 1 + delivered_days_before_request, 12, tzinfo=UTC
+            ).isoformat(),
             "order": order_to_policy_shape(order, lines, None),
             "items": [{"line_id": "L1", "quantity": 1, "reason": "changed_mind"}],
         }
         decision = evaluate(active.policy, parse_request(request)).to_dict()
-        session.add(Return(rma=f"R-{number}", order_id=order.id, submission_key=number,
-                           currency="USD", policy_version_id=active.version.id,
-                           request=request, decision=decision,
-                           refund_total=decision["return"]["refund_total"]))
+        session.add(
+            Return(
+                rma=f"R-{number}",
+                order_id=order.id,
+                submission_key=number,
+                currency="USD",
+                policy_version_id=active.version.id,
+                request=request,
+                decision=decision,
+                refund_total=decision["return"]["refund_total"],
+            )
+        )
         await session.commit()
 
 
@@ -158,8 +183,12 @@ def test_cli_apply_versions_rollback_and_backtest(cli, settings, tmp_path: Path)
     assert f"{bad}:" in refused.stderr and "did you mean `window`" in refused.stderr
     assert "the active policy is unchanged" in refused.stderr
 
-    run_async(_past_return(settings.resolved_database_url, "5001", delivered_days_before_request=2))   # fine either way
-    run_async(_past_return(settings.resolved_database_url, "5002", delivered_days_before_request=10))  # too late at 3 days
+    run_async(
+        _past_return(settings.resolved_database_url, "5001", delivered_days_before_request=2)
+    )  # fine either way
+    run_async(
+        _past_return(settings.resolved_database_url, "5002", delivered_days_before_request=10)
+    )  # too late at 3 days
 
     report_csv = tmp_path / "changed.csv"
     result = cli("policy", "backtest", str(strict), "--csv", str(report_csv))

@@ -2,9 +2,9 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Product, Variant
+from portal.models.merchant import PolicyDraft
 from portal.models.money import Refund, RefundApproval, StoreCreditCode, StoreCreditEntry
 from portal.models.orders import Customer, Order, OrderLine
-from portal.models.merchant import PolicyDraft
 from portal.models.outbox import KVEntry, MailMessage, Media, OutboxMessage, ReceivedWebhook
 from portal.models.policy import PolicyVersion
 from portal.models.returns import Exchange, Return, ReturnLine

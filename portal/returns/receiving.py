@@ -747,8 +747,9 @@ async def finish_inspection(
         await _email_outcome(session, ret, order, result, signer)
         released = [o.line_id for o in result.lines if o.exchange == "released"]
         if released:
-            await emit_return_event(session, "exchange.released", ret, order.number,
-                                    extra={"return_line_ids": released})
+            await emit_return_event(
+                session, "exchange.released", ret, order.number, extra={"return_line_ids": released}
+            )
         await session.commit()
         return result
     except TransitionError as exc:

@@ -27,16 +27,18 @@ async def count(db, model) -> int:
 
 async def test_missing_or_wrong_token_is_401(client, db) -> None:
     assert (await client.post("/api/v1/orders", json=order_payload())).status_code == 401
-    wrong = await client.post("/api/v1/orders", json=order_payload(),
-                              headers=bearer("rp_not-a-real-token"))
+    wrong = await client.post(
+        "/api/v1/orders", json=order_payload(), headers=bearer("rp_not-a-real-token")
+    )
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"] == "Bearer"
     assert await count(db, Order) == 0
 
 
 async def test_order_is_created_then_updated_by_number(client, db, token) -> None:
-    created = await client.post("/api/v1/orders", json=order_payload(number="#ab-1001"),
-                                headers=bearer(token))
+    created = await client.post(
+        "/api/v1/orders", json=order_payload(number="#ab-1001"), headers=bearer(token)
+    )
     assert created.status_code == 201, created.text
     assert created.json()["number"] == "AB-1001"
     assert created.json()["created"] is True
@@ -51,7 +53,9 @@ async def test_order_is_created_then_updated_by_number(client, db, token) -> Non
     async with db.session() as session:
         order = (await session.exec(select(Order))).one()
         lines = (await session.exec(select(OrderLine).order_by(OrderLine.line_ref))).all()
-        audits = (await session.exec(select(AuditEvent).where(AuditEvent.entity_type == "order"))).all()
+        audits = (
+            await session.exec(select(AuditEvent).where(AuditEvent.entity_type == "order"))
+        ).all()
     assert order.total == 9900
     assert order.postal_code_key == "97205"
     assert order.placed_at.tzinfo is not None
@@ -76,22 +80,34 @@ async def test_same_order_twice_is_one_order(client, db, token) -> None:
         (lambda p: p.update(total="75.00"), "total", "integer"),
         (lambda p: p.update(total=-1), "total", "greater than or equal to 0"),
         (lambda p: p["lines"][0].update(unit_price=-500), "lines[0].unit_price", "greater than"),
-        (lambda p: p["lines"][1].update(quantity=0), "lines[1].quantity", "greater than or equal to 1"),
+        (
+            lambda p: p["lines"][1].update(quantity=0),
+            "lines[1].quantity",
+            "greater than or equal to 1",
+        ),
         (lambda p: p["lines"][1].update(id="L1"), "lines[1].id", "duplicate line id"),
         (lambda p: p.update(currency="XYZ"), "currency", "unknown currency"),
         (lambda p: p.update(placed_at="2026-11-01T12:00:00"), "placed_at", "timezone"),
         (lambda p: p.update(lines=[]), "lines", "at least 1"),
-        (lambda p: p["shipping_address"].update(country="USA"), "shipping_address.country", "at most 2"),
+        (
+            lambda p: p["shipping_address"].update(country="USA"),
+            "shipping_address.country",
+            "at most 2",
+        ),
         (lambda p: p.pop("email"), "email", "Field required"),
     ],
 )
-async def test_bad_orders_get_422_naming_the_field(client, db, token, mutate, field, fragment) -> None:
+async def test_bad_orders_get_422_naming_the_field(
+    client, db, token, mutate, field, fragment
+) -> None:
     payload = copy.deepcopy(order_payload())
     mutate(payload)
     response = await client.post("/api/v1/orders", json=payload, headers=bearer(token))
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
-    assert any(e["field"] == field and fragment.lower() in e["message"].lower() for e in errors), errors
+    assert any(e["field"] == field and fragment.lower() in e["message"].lower() for e in errors), (
+        errors
+    )
     assert await count(db, Order) == 0
 
 
@@ -104,16 +120,27 @@ async def test_several_errors_are_reported_together(client, token) -> None:
 
 
 async def test_body_that_is_not_json_is_422(client, token) -> None:
-    response = await client.post("/api/v1/orders", content=b"{not json",
-                                 headers={**bearer(token), "content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/orders",
+        content=b"{not json",
+        headers={**bearer(token), "content-type": "application/json"},
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "body"
 
 
 async def test_products_push_sets_stock_and_links_order_lines(client, db, token) -> None:
-    products = [{"handle": "tee", "title": "Classic Tee", "product_type": "Tops",
-                 "variants": [{"sku": "TEE-M", "title": "M", "price": 2500, "stock": 4},
-                              {"sku": "TEE-L", "title": "L", "price": 2500, "stock": 0}]}]
+    products = [
+        {
+            "handle": "tee",
+            "title": "Classic Tee",
+            "product_type": "Tops",
+            "variants": [
+                {"sku": "TEE-M", "title": "M", "price": 2500, "stock": 4},
+                {"sku": "TEE-L", "title": "L", "price": 2500, "stock": 0},
+            ],
+        }
+    ]
     response = await client.post("/api/v1/products", json=products, headers=bearer(token))
     assert response.status_code == 200, response.text
     await client.post("/api/v1/orders", json=order_payload(), headers=bearer(token))
@@ -128,8 +155,14 @@ async def test_bad_product_push_writes_nothing(client, db, token) -> None:
     products = [
         {"handle": "ok", "title": "Fine", "variants": [{"sku": "OK-1", "price": 100, "stock": 1}]},
         {"handle": "bad", "title": "Bad", "variants": [{"sku": "B-1", "price": -1, "stock": 1}]},
-        {"handle": "dup", "title": "Dup", "variants": [{"sku": "D-1", "price": 1, "stock": 1},
-                                                        {"sku": "D-1", "price": 1, "stock": 1}]},
+        {
+            "handle": "dup",
+            "title": "Dup",
+            "variants": [
+                {"sku": "D-1", "price": 1, "stock": 1},
+                {"sku": "D-1", "price": 1, "stock": 1},
+            ],
+        },
     ]
     response = await client.post("/api/v1/products", json=products, headers=bearer(token))
     assert response.status_code == 422

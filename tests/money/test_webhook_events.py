@@ -16,11 +16,16 @@ async def deliveries(db) -> list[WebhookDelivery]:
         return list((await session.exec(select(WebhookDelivery))).all())
 
 
-async def test_paid_refund_and_issued_credit_are_announced_once(db, jobs, signer,
-                                                               make_refund) -> None:
+async def test_paid_refund_and_issued_credit_are_announced_once(
+    db, jobs, signer, make_refund
+) -> None:
     async with db.session() as session:
-        await create_endpoint(session, "user:merchant", "http://127.0.0.1:9/hook",
-                              ["refund.succeeded", "store_credit.issued"])
+        await create_endpoint(
+            session,
+            "user:merchant",
+            "http://127.0.0.1:9/hook",
+            ["refund.succeeded", "store_credit.issued"],
+        )
     refund_id = await make_refund(4000)
     alice = await make_user(db, "alice@shop.example", "finance")
     async with db.session() as session:
@@ -30,8 +35,16 @@ async def test_paid_refund_and_issued_credit_are_announced_once(db, jobs, signer
         await mark_paid(session, refund_id, alice, "WIRE-1", signer=signer)
     for _ in range(2):  # issuing again with the same key is the same credit, one event
         async with db.session() as session:
-            await issue_credit(session, currency="USD", amount=2500, bonus=250, customer_id=None,
-                               return_id=None, actor="test", key="goodwill:1")
+            await issue_credit(
+                session,
+                currency="USD",
+                amount=2500,
+                bonus=250,
+                customer_id=None,
+                return_id=None,
+                actor="test",
+                key="goodwill:1",
+            )
             await session.commit()
     sent = await deliveries(db)
     assert sorted(d.event for d in sent) == ["refund.succeeded", "store_credit.issued"]

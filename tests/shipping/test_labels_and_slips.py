@@ -126,8 +126,9 @@ def easypost_runner(settings, db):
         yield InProcessRunner(build_context(settings, db, carrier=carrier)), server
 
 
-async def test_easypost_label_through_the_real_sdk(db, approved_return, easypost_runner,
-                                                   settings) -> None:
+async def test_easypost_label_through_the_real_sdk(
+    db, approved_return, easypost_runner, settings
+) -> None:
     runner, server = easypost_runner
     ret = await approved_return()
     await runner.drain()
@@ -162,8 +163,9 @@ def test_pdftotext_reads_the_sandbox_label(tmp_path) -> None:
     assert "SANDBOX" in text and label.tracking_code in text
 
 
-async def test_admin_retries_a_failed_label_after_fixing_the_address(db, jobs, approved_return,
-                                                                      client) -> None:
+async def test_admin_retries_a_failed_label_after_fixing_the_address(
+    db, jobs, approved_return, client
+) -> None:
     from portal.models import Order
     from tests.conftest import csrf_token, submit_form
     from tests.factories import PASSWORD, make_user
@@ -177,8 +179,9 @@ async def test_admin_retries_a_failed_label_after_fixing_the_address(db, jobs, a
         await session.commit()
     await jobs.drain()
     await make_user(db, "ops@shop.example", "admin")
-    await submit_form(client, "/login", "/login",
-                      {"email": "ops@shop.example", "password": PASSWORD, "next": ""})
+    await submit_form(
+        client, "/login", "/login", {"email": "ops@shop.example", "password": PASSWORD, "next": ""}
+    )
     page = await client.get("/admin/jobs")
     assert f'id="label-{ret.id}"' in page.text and "missing street1" in page.text
     async with db.session() as session:
@@ -186,14 +189,18 @@ async def test_admin_retries_a_failed_label_after_fixing_the_address(db, jobs, a
         order.shipping_address = {**order.shipping_address, "street1": good_street}
         session.add(order)
         await session.commit()
-    response = await client.post(f"/admin/labels/{ret.id}/retry",
-                                 data={"_csrf_token": csrf_token(client)}, follow_redirects=False)
+    response = await client.post(
+        f"/admin/labels/{ret.id}/retry",
+        data={"_csrf_token": csrf_token(client)},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     await jobs.drain()
     fixed = await load(db, ret.id)
     assert fixed.status == "label_issued" and fixed.label_state == "ready"
-    again = await client.post(f"/admin/labels/{ret.id}/retry",
-                              data={"_csrf_token": csrf_token(client)})
+    again = await client.post(
+        f"/admin/labels/{ret.id}/retry", data={"_csrf_token": csrf_token(client)}
+    )
     assert again.status_code == 404  # nothing failed any more
 
 

@@ -16,8 +16,9 @@ async def _slow_email(ctx: Any, *, message_id: int, started_flag: str, to: str) 
     if not flag.exists():
         flag.write_text("started")
         await asyncio.sleep(120)
-    await ctx.mailer.send(Email(to=to, subject="slow", text="slow", html="<p>slow</p>"),
-                          key=f"outbox:{message_id}")
+    await ctx.mailer.send(
+        Email(to=to, subject="slow", text="slow", html="<p>slow</p>"), key=f"outbox:{message_id}"
+    )
 
 
 async def _always_fails(ctx: Any, *, message_id: int, **_: Any) -> None:

@@ -14,10 +14,15 @@ async def test_receipt_and_released_exchange_are_sent_to_subscribed_stores(
     db, jobs, shipped, station, signer
 ) -> None:
     async with db.session() as session:
-        await create_endpoint(session, "user:merchant", "http://127.0.0.1:9/hook",
-                              ["return.received", "exchange.released"])
-        await create_endpoint(session, "user:merchant", "http://127.0.0.1:9/other",
-                              ["refund.succeeded"])  # not subscribed to these events
+        await create_endpoint(
+            session,
+            "user:merchant",
+            "http://127.0.0.1:9/hook",
+            ["return.received", "exchange.released"],
+        )
+        await create_endpoint(
+            session, "user:merchant", "http://127.0.0.1:9/other", ["refund.succeeded"]
+        )  # not subscribed to these events
     parcel = await shipped({"L1": (1, "exchange", "TEE-L", "too_small")})
     await scan(db, parcel.ret.tracking_code, station, signer)
     await scan(db, parcel.ret.tracking_code, station, signer)  # a second scan: no new event

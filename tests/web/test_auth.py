@@ -11,9 +11,13 @@ AREAS = ["/warehouse", "/merchant", "/finance", "/admin"]
 
 
 async def login(client, email: str, password: str = PASSWORD):
-    return await submit_form(client, "/login", "/login",
-                             {"email": email, "password": password, "next": ""},
-                             follow_redirects=False)
+    return await submit_form(
+        client,
+        "/login",
+        "/login",
+        {"email": email, "password": password, "next": ""},
+        follow_redirects=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,14 +53,22 @@ async def test_strangers_are_sent_to_login_with_a_way_back(client) -> None:
 
 async def test_login_follows_next_but_never_off_site(client, db) -> None:
     await make_user(db, "m@shop.example", "merchant")
-    ok = await submit_form(client, "/login", "/login",
-                           {"email": "m@shop.example", "password": PASSWORD, "next": "/merchant"},
-                           follow_redirects=False)
+    ok = await submit_form(
+        client,
+        "/login",
+        "/login",
+        {"email": "m@shop.example", "password": PASSWORD, "next": "/merchant"},
+        follow_redirects=False,
+    )
     assert ok.headers["location"] == "/merchant"
     await client.post("/logout", data={"_csrf_token": csrf_token(client)})
-    evil = await submit_form(client, "/login", "/login", {
-        "email": "m@shop.example", "password": PASSWORD, "next": "//evil.example/phish"},
-        follow_redirects=False)
+    evil = await submit_form(
+        client,
+        "/login",
+        "/login",
+        {"email": "m@shop.example", "password": PASSWORD, "next": "//evil.example/phish"},
+        follow_redirects=False,
+    )
     assert evil.headers["location"] == "/merchant"
 
 
@@ -67,7 +79,9 @@ async def test_wrong_password_and_unknown_user_look_the_same(client, db) -> None
     assert wrong.status_code == unknown.status_code == 400
     message = "That e-mail and password do not match an active account."
     assert message in wrong.text and message in unknown.text
-    assert wrong.text.replace("w@shop.example", "X") == unknown.text.replace("nobody@shop.example", "X")
+    assert wrong.text.replace("w@shop.example", "X") == unknown.text.replace(
+        "nobody@shop.example", "X"
+    )
     assert (await client.get("/warehouse", follow_redirects=False)).status_code == 303
 
 
@@ -106,8 +120,9 @@ async def test_logout_ends_the_session(client, db) -> None:
     await make_user(db, "a@shop.example", "admin")
     await login(client, "a@shop.example")
     assert (await client.get("/admin")).status_code == 200
-    response = await client.post("/logout", data={"_csrf_token": csrf_token(client)},
-                                 follow_redirects=False)
+    response = await client.post(
+        "/logout", data={"_csrf_token": csrf_token(client)}, follow_redirects=False
+    )
     assert response.status_code == 303
     assert (await client.get("/admin", follow_redirects=False)).status_code == 303
 
@@ -126,7 +141,9 @@ async def test_login_is_rate_limited(client, db, settings) -> None:
         (await login(client, "a@shop.example", f"guess {i}")).status_code
         for i in range(settings.login_attempts_per_minute + 2)
     ]
-    assert statuses[: settings.login_attempts_per_minute] == [400] * settings.login_attempts_per_minute
+    assert (
+        statuses[: settings.login_attempts_per_minute] == [400] * settings.login_attempts_per_minute
+    )
     assert statuses[-1] == 429
     # Even the right password waits now.
     assert (await login(client, "a@shop.example")).status_code == 429

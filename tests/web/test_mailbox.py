@@ -9,16 +9,26 @@ from tests.factories import PASSWORD, make_user
 
 async def login(client, db, role: str) -> None:
     await make_user(db, f"{role}@shop.example", role)
-    await submit_form(client, "/login", "/login",
-                      {"email": f"{role}@shop.example", "password": PASSWORD, "next": ""})
+    await submit_form(
+        client,
+        "/login",
+        "/login",
+        {"email": f"{role}@shop.example", "password": PASSWORD, "next": ""},
+    )
 
 
 async def test_merchant_reads_sent_mail_with_html_sandboxed(client, db) -> None:
     async with db.session() as session:
         for i, to in enumerate(["ann@example.com", "bo@example.com"]):
-            session.add(MailMessage(to=to, subject=f"Your return R-{i}", text_body=f"text {i}",
-                                    html_body=f"<p>Hi</p><script>alert({i})</script>",
-                                    dedupe_key=f"k{i}"))
+            session.add(
+                MailMessage(
+                    to=to,
+                    subject=f"Your return R-{i}",
+                    text_body=f"text {i}",
+                    html_body=f"<p>Hi</p><script>alert({i})</script>",
+                    dedupe_key=f"k{i}",
+                )
+            )
         await session.commit()
     await login(client, db, "merchant")
     page = await client.get("/merchant/mailbox")
