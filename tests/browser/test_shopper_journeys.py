@@ -154,7 +154,8 @@ def test_shopper_journey(settings, live_url, page, screenshot, journey, tmp_path
     _label_ready(settings, rma)
     label = page.get_by_role("button", name="Download return label (PDF)")
     label.wait_for(timeout=10_000)  # HTMX polling picks the label up without a reload
-    assert page.get_by_role("button", name="Download packing slip (PDF)").is_visible()
+    # The slip may land one poll later than the label; polling goes on until both are there.
+    page.get_by_role("button", name="Download packing slip (PDF)").wait_for(timeout=10_000)
     assert "Label ready (done)" in " ".join(page.locator("#timeline").inner_text().split())
     screenshot("6-label-ready")
     response = page.request.get(f"{live_url}/r/{rma}/label.pdf")
