@@ -11,8 +11,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.models.catalog import Variant
+from portal.models.money import Refund
 from portal.models.orders import Order, OrderLine
 from portal.models.returns import Exchange, Return, ReturnLine
+from portal.money.currency import format_money
 from portal.returns.context import PolicyRef, policy_ref
 
 RESOLUTION_LABELS = {"exchange": "Exchange", "store_credit": "Store credit", "refund": "Refund"}
@@ -152,6 +154,20 @@ class Expectation:
     text: str
 
 
+def _refund_sentence(refund: Refund) -> str:
+    """The same dates finance works to, in the shopper's words."""
+    amount = format_money(refund.amount, refund.currency)
+    if refund.status == "succeeded":
+        when = nice_date(refund.completed_at) if refund.completed_at else "recently"
+        return f"Your refund of {amount} was paid on {when}."
+    if refund.status == "rejected":
+        return (
+            f"Your refund of {amount} was declined: {refund.rejection_reason or 'see our e-mail'}."
+        )
+    due = f" by {nice_date(refund.due_at)}" if refund.due_at else ""
+    return f"Your refund of {amount} goes back to your original payment{due}."
+
+
 async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
     """Everything the status page and its partials show."""
     order = await session.get(Order, ret.order_id)
@@ -161,13 +177,23 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
     )
     expectations: list[str] = []
     warehouse = None
+    refunds = (
+        await session.exec(
+            select(Refund)
+            .where(Refund.return_id == ret.id, Refund.status != "failed")
+            .order_by(Refund.id)  # type: ignore[arg-type]
+        )
+    ).all()
     if policy is not None:
         pol = policy.compiled.policy
         timelines = pol.timelines
         warehouse = pol.warehouses.get(ret.destination) or pol.warehouses[pol.default_warehouse]
         resolutions = {item["line"].resolution for item in lines}
         days = timelines.refund_within_days_of_receipt
-        if "refund" in resolutions and ret.refund_total:
+        if refunds:
+            for refund in refunds:
+                expectations.append(_refund_sentence(refund))
+        elif "refund" in resolutions and ret.refund_total:
             when = (
                 f"by {nice_date(ret.received_at + timedelta(days=days))}"
                 if ret.received_at
