@@ -207,3 +207,34 @@ async def outbox_overview(session: AsyncSession, limit: int = 100) -> dict[str, 
         "failing": list(failing),
         "dead": list(dead),
     }
+
+
+async def accept_webhook(
+    session: AsyncSession,
+    *,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    job: str,
+) -> bool:
+    """Store a verified provider event once and queue the job that applies it; commits.
+
+    Returns False for an event id seen before (a re-delivery): nothing is written.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.models.outbox import ReceivedWebhook
+
+    hook = ReceivedWebhook(
+        provider=provider, event_id=event_id, event_type=event_type[:80], payload=payload
+    )
+    session.add(hook)
+    try:
+        await session.flush()
+        await enqueue(session, job, {"webhook_id": hook.id}, key=f"webhook:{provider}:{event_id}")
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return False
+    return True

@@ -30,7 +30,6 @@ from portal.models.returns import Exchange, Return, ReturnLine
 from portal.policy import CompiledPolicy, Decision, evaluate
 from portal.policy.evaluator import LineDecision, round_half_up
 from portal.policy.request import Item
-from portal.returns import jobs as _placeholder_jobs  # noqa: F401  (label/slip/void jobs exist)
 from portal.returns.context import (
     ExchangeOption,
     OrderContext,

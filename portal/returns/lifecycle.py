@@ -16,7 +16,6 @@ from portal.models.base import utcnow
 from portal.models.catalog import Variant
 from portal.models.orders import Order
 from portal.models.returns import Exchange, Return, ReturnLine
-from portal.returns import jobs as _placeholder_jobs  # noqa: F401
 from portal.returns.context import policy_ref
 from portal.returns.create import ReturnError, approve_in_transaction
 from portal.returns.links import LinkSigner

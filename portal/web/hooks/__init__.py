@@ -7,12 +7,10 @@ from typing import Any
 
 from litestar import Request, Response, Router, post
 from litestar.di import Provide
-from sqlalchemy.exc import IntegrityError
 
 from portal.carriers.base import CarrierError, WebhookSignatureInvalid
-from portal.jobs.outbox import enqueue
+from portal.jobs.outbox import accept_webhook
 from portal.jobs.tasks import tracking_update_to_json
-from portal.models.outbox import ReceivedWebhook
 from portal.web.deps import DbSession, provide_session
 from portal.web.hooks.stripe import stripe_webhook
 
@@ -31,29 +29,25 @@ async def easypost_webhook(request: Request[Any, Any, Any], db_session: DbSessio
         return Response({"status": "ignored"}, status_code=200)
     event = json.loads(body)
     event_id = str(event.get("id") or f"{update.tracking_code}:{update.occurred_at.isoformat()}")
-    hook = ReceivedWebhook(
+    accepted = await accept_webhook(
+        db_session,
         provider="easypost",
         event_id=event_id,
         event_type=str(event.get("description", "")),
         payload={"update": tracking_update_to_json(update)},
+        job="apply_tracking_event",
     )
-    db_session.add(hook)
-    try:
-        await db_session.flush()
-        await enqueue(
-            db_session,
-            "apply_tracking_event",
-            {"webhook_id": hook.id},
-            key=f"webhook:easypost:{event_id}",
-        )
-        await db_session.commit()
-    except IntegrityError:
-        await db_session.rollback()
+    if not accepted:
         return Response({"status": "duplicate"}, status_code=200)
+    wake_runner(request)
+    return Response({"status": "accepted"}, status_code=200)
+
+
+def wake_runner(request: Request[Any, Any, Any]) -> None:
+    """In the embedded default, run the queued job now rather than at the next poll."""
     runner = request.app.state.runner
     if runner is not None:
         runner.wake()
-    return Response({"status": "accepted"}, status_code=200)
 
 
 hooks_router = Router(

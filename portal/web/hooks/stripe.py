@@ -6,11 +6,9 @@ import dataclasses
 from typing import Any
 
 from litestar import Request, Response, post
-from sqlalchemy.exc import IntegrityError
 
 from portal.integrations import make_payments
-from portal.jobs.outbox import enqueue
-from portal.models.outbox import ReceivedWebhook
+from portal.jobs.outbox import accept_webhook
 from portal.payments import WebhookInvalid
 from portal.web.deps import DbSession
 
@@ -27,24 +25,15 @@ async def stripe_webhook(request: Request[Any, Any, Any], db_session: DbSession)
         return Response({"detail": str(exc)}, status_code=400)
     if not event.refunds:
         return Response({"status": "ignored"}, status_code=200)
-    hook = ReceivedWebhook(
+    accepted = await accept_webhook(
+        db_session,
         provider="stripe",
         event_id=event.event_id,
-        event_type=event.event_type[:80],
+        event_type=event.event_type,
         payload={"refunds": [dataclasses.asdict(r) for r in event.refunds]},
+        job="apply_stripe_event",
     )
-    db_session.add(hook)
-    try:
-        await db_session.flush()
-        await enqueue(
-            db_session,
-            "apply_stripe_event",
-            {"webhook_id": hook.id},
-            key=f"webhook:stripe:{event.event_id}",
-        )
-        await db_session.commit()
-    except IntegrityError:
-        await db_session.rollback()
+    if not accepted:
         return Response({"status": "duplicate"}, status_code=200)
     runner = request.app.state.runner
     if runner is not None:
