@@ -2,7 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Product, Variant
-from portal.models.merchant import PolicyDraft
+from portal.models.merchant import NotificationTemplate, PolicyDraft, StoreSettings
 from portal.models.money import Refund, RefundApproval, StoreCreditCode, StoreCreditEntry
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.outbox import KVEntry, MailMessage, Media, OutboxMessage, ReceivedWebhook
@@ -21,6 +21,7 @@ __all__ = [
     "KVEntry",
     "MailMessage",
     "Media",
+    "NotificationTemplate",
     "Order",
     "OrderLine",
     "OutboxMessage",
@@ -36,6 +37,7 @@ __all__ = [
     "StaffUser",
     "StoreCreditCode",
     "StoreCreditEntry",
+    "StoreSettings",
     "UnknownParcel",
     "Variant",
     "WebhookDelivery",
