@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "scan": (["scan_bench.py"], ["scan_bench.py"]),
     "approvals": (["approvals_bench.py"], ["approvals_bench.py"]),
     "e2e": (["e2e_bench.py"], ["e2e_bench.py", "--seconds", "20", "--big", "100000"]),
+    "lookup": (["lookup_bench.py"], ["lookup_bench.py", "--seconds", "5", "--no-owner-wait"]),
 }
 
 

@@ -20,12 +20,14 @@ from portal.db import Database
 from portal.integrations import make_carrier
 from portal.jobs.context import build_context
 from portal.jobs.runner import InProcessRunner
+from portal.merchant.store_settings import SettingsCache
 from portal.money.currency import format_money
 from portal.settings import Settings, load_settings
 from portal.stores import make_root_store, make_store_registry
 from portal.web.admin import admin_router
 from portal.web.api import api_router
 from portal.web.auth import AuthController, login_rate_limit
+from portal.web.branding import StoreProxy, brand_logo, branding_middleware
 from portal.web.errors import http_error
 from portal.web.finance import finance_router
 from portal.web.health import healthz, readyz
@@ -44,16 +46,13 @@ HTMX_SCRIPT = "vendor/htmx-2.0.8.min.js"
 PICO_CSS = "vendor/pico-2.1.1.min.css"
 
 
-def _template_engine(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+def _template_engine(
+    settings: Settings, cache: SettingsCache
+) -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
         env.globals.update(
-            store={
-                "name": settings.store_name,
-                "logo_url": settings.store_logo_url,
-                "brand_color": settings.brand_color,
-                "support_email": settings.support_email,
-            },
+            store=StoreProxy(settings, cache),  # the merchant's branding, per request
             htmx_script=HTMX_SCRIPT,
             pico_css=PICO_CSS,
         )
@@ -72,6 +71,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     db = Database(settings.resolved_database_url)
     root_store = make_root_store(db, settings.redis_url)
     secure_cookies = settings.base_url.startswith("https://")
+    store_settings_cache = SettingsCache(settings)
 
     runner = (
         InProcessRunner(build_context(settings, db))
@@ -121,12 +121,13 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             api_router,
             hooks_router,
             mailbox_router,
+            brand_logo,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], include_in_schema=False
             ),
         ],
         plugins=[HTMXPlugin()],
-        template_config=_template_engine(settings),
+        template_config=_template_engine(settings, store_settings_cache),
         csrf_config=CSRFConfig(
             secret=secret,
             cookie_name="portal_csrf",
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             cookie_httponly=False,
             exclude=["^/api/", "^/hooks/"],
         ),
-        middleware=[request_logging_middleware, sessions.middleware],
+        middleware=[request_logging_middleware, sessions.middleware, branding_middleware],
         stores=make_store_registry(root_store),
         exception_handlers={HTTPException: http_error},
         lifespan=[lifespan],
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.store_settings_cache = store_settings_cache
     app.state.runner = runner
     app.state.carrier = make_carrier(settings)
     return app

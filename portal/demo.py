@@ -428,7 +428,10 @@ def demo_orders(now: datetime, count: int = 200) -> list[OrderIn]:
     for n in range(count):
         name, email, ctags = rng.choice(customers)
         city, state, zip_code = rng.choice(_CITIES)
-        placed = now - timedelta(days=rng.uniform(0.2, 60), minutes=rng.randint(0, 600))
+        # The newest few orders are always less than a day old (not yet shipped), whatever
+        # the date: the demo shows every kind of order on every day it is started.
+        days_ago = rng.uniform(0.05, 0.6) if n >= count - 3 else rng.uniform(0.2, 60)
+        placed = now - timedelta(days=days_ago, minutes=rng.randint(0, 120))
         age = now - placed
         fulfilled = (
             placed + timedelta(hours=rng.randint(6, 48)) if age > timedelta(days=1) else None
@@ -461,7 +464,8 @@ def demo_orders(now: datetime, count: int = 200) -> list[OrderIn]:
             )
         shipping = 0 if sum(line.unit_price * line.quantity for line in lines) > 10000 else 695
         total = sum(line.unit_price * line.quantity - line.discount for line in lines) + shipping
-        order_tags = ["holiday"] if placed.month in (11, 12) and rng.random() < 0.3 else []
+        holiday = rng.random() < 0.3  # drawn every time, so the date never shifts the sequence
+        order_tags = ["holiday"] if placed.month in (11, 12) and holiday else []
         orders.append(
             OrderIn(
                 number=str(1001 + n),

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     service_preferences: str = ""
     sandbox_pace_minutes: float = Field(default=5.0, gt=0)
     tracking_refresh_minutes: int = Field(default=60, ge=1)
+    # Store webhooks to http:// URLs and internal addresses (loopback, private, link-local…).
+    # Unset: allowed in development (the demo and a store on the same machine), refused in
+    # production (SSRF). See ``webhooks_private_allowed``.
+    webhooks_allow_private: bool | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 
@@ -78,6 +82,11 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis:// URL")
         return value
+
+    @field_validator("webhooks_allow_private", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("base_url")
     @classmethod
@@ -114,6 +123,13 @@ class Settings(BaseSettings):
         return async_database_url(
             self.database_url or f"sqlite:///{(self.data_dir / 'portal.sqlite3').as_posix()}"
         )
+
+    @property
+    def webhooks_private_allowed(self) -> bool:
+        """Whether store webhooks may use http:// and reach internal addresses."""
+        if self.webhooks_allow_private is None:
+            return self.env == "development"
+        return self.webhooks_allow_private
 
     @property
     def media_dir(self) -> Path:

@@ -12,17 +12,27 @@ The same ``key`` never delivers twice. Each delivery is a ``deliver_webhook`` ou
 retried with the outbox's backoff; the body is signed as ``X-Portal-Signature:
 t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`` so a store can check both
 who sent it and that it is fresh (``verify_signature``).
+
+Endpoints cannot be pointed at the portal's own network (SSRF) unless the operator allows
+it (``PORTAL_WEBHOOKS_ALLOW_PRIVATE``; on by default only in development): a URL must then
+be https:// and its host must not be, or resolve to, a loopback, private, link-local,
+unique-local, multicast, unspecified or otherwise non-public address. The check runs when
+the endpoint is registered and again at every send, which connects to the very address it
+checked (so a DNS answer that changes in between cannot redirect the request inside).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlmodel import select
@@ -61,6 +71,129 @@ class WebhookError(ValueError):
 
 class DeliveryFailed(RuntimeError):
     """The store did not answer 2xx; raised so the outbox retries with backoff."""
+
+
+class DeliveryRefused(DeliveryFailed):
+    """The endpoint's address is not allowed; not retried (the outbox row goes dead)."""
+
+    retryable = False
+
+
+class UnsafeWebhookUrl(WebhookError):
+    """The URL is not allowed as a webhook destination; the message names the reason.
+
+    ``transient`` is true when the host merely did not resolve (worth trying again later).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# --- where webhooks may go (SSRF guard) ------------------------------------------------
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+ALLOW_PRIVATE_SETTING = "PORTAL_WEBHOOKS_ALLOW_PRIVATE"
+_RFC1918 = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+_UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
+_METADATA = ipaddress.IPv4Address("169.254.169.254")
+
+
+def blocked_reason(address: Address) -> str | None:
+    """Why a webhook must not go to ``address`` ("a loopback address", …), or None."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address == _METADATA:
+        return "a link-local address (the cloud metadata service)"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and any(address in n for n in _RFC1918):
+        return "a private (RFC 1918) address"
+    if isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL:
+        return "a unique-local IPv6 address"
+    if not address.is_global:
+        return "a reserved address that is not publicly routable"
+    return None
+
+
+async def resolve_host(host: str, port: int) -> list[Address]:
+    """Every address ``host`` resolves to (tests replace this; nothing else resolves)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[Address] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def _refusal(what: str, reason: str) -> UnsafeWebhookUrl:
+    return UnsafeWebhookUrl(
+        f"{what} {reason}; webhooks may only go to public addresses "
+        f"(an operator can allow internal ones with {ALLOW_PRIVATE_SETTING}=true)."
+    )
+
+
+async def check_destination(url: str) -> Address:
+    """The public address to send ``url``'s requests to; raises UnsafeWebhookUrl otherwise.
+
+    Every address the host resolves to must be public (an attacker's DNS may answer with
+    several), and the caller connects to the one returned, never resolving again.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise UnsafeWebhookUrl(
+            "Use an https:// URL: webhooks carry signed order data. http:// is accepted only "
+            f"when {ALLOW_PRIVATE_SETTING} is on (the default in development)."
+        )
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise UnsafeWebhookUrl("The URL's port is not a number between 1 and 65535.") from None
+    try:
+        literal: Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        reason = blocked_reason(literal)
+        if reason:
+            raise _refusal(f"The address {host} is", reason)
+        return literal
+    if host == "localhost" or host.endswith(".localhost"):
+        raise _refusal(f"The host {host} is", "a loopback address (localhost names this machine)")
+    try:
+        addresses = await resolve_host(host, port)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise UnsafeWebhookUrl(
+            f"The host {host} does not resolve ({exc}).", transient=True
+        ) from None
+    if not addresses:
+        raise UnsafeWebhookUrl(f"The host {host} does not resolve.", transient=True)
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason:
+            raise _refusal(f"The host {host} resolves to {address},", reason)
+    return addresses[0]
+
+
+def pinned_request(url: str, address: Address) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` rewritten to connect to ``address``, with the Host header and TLS server
+    name (SNI and certificate check) of the original host: (url, headers, extensions)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").encode("idna").decode("ascii")
+    port = f":{parts.port}" if parts.port else ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    pinned = urlunsplit(parts._replace(netloc=f"{literal}{port}"))
+    return pinned, {"Host": f"{host}{port}"}, {"sni_hostname": host}
 
 
 # --- signing ---------------------------------------------------------------------------
@@ -238,14 +371,28 @@ async def deliver_webhook(ctx: Any, *, message_id: int, delivery_id: int) -> Non
         headers = signed_headers(endpoint.secret, delivery, body, int(ctx.now().timestamp()))
     code: int | None = None
     error: str | None = None
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            response = await client.post(url, content=body, headers=headers)
-        code = response.status_code
-        if not 200 <= code < 300:
-            error = f"HTTP {code}: {response.text[:300]}".strip()
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    refused = False
+    target, extensions = url, {}
+    if not ctx.settings.webhooks_private_allowed:
+        # Resolve again now (the DNS answer may have changed since registration) and
+        # connect to the address checked, so it cannot change between check and connect.
+        try:
+            address = await check_destination(url)
+            target, pinned_headers, extensions = pinned_request(url, address)
+            headers = {**headers, **pinned_headers}
+        except UnsafeWebhookUrl as exc:
+            error, refused = f"Not sent: {exc}", not exc.transient
+    if error is None:
+        try:
+            async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+                response = await client.post(
+                    target, content=body, headers=headers, extensions=extensions
+                )
+            code = response.status_code
+            if not 200 <= code < 300:
+                error = f"HTTP {code}: {response.text[:300]}".strip()
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     async with ctx.db.session() as session:
         delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
         if delivery is None:
@@ -259,10 +406,12 @@ async def deliver_webhook(ctx: Any, *, message_id: int, delivery_id: int) -> Non
             delivery.last_error = None
         else:
             out_of_tries = message is None or message.attempts + 1 >= message.max_attempts
-            delivery.status = "failed" if out_of_tries else "pending"
+            delivery.status = "failed" if out_of_tries or refused else "pending"
             delivery.last_error = error[:1000]
         session.add(delivery)
         await session.commit()
+    if refused:
+        raise DeliveryRefused(f"webhook {delivery_id} to {url}: {error}")
     if error is not None:
         raise DeliveryFailed(f"webhook {delivery_id} to {url}: {error}")
 
@@ -279,6 +428,10 @@ def clean_url(url: str) -> str:
         raise WebhookError("The URL is too long (2000 characters at most).")
     if parts.username or parts.password:
         raise WebhookError("Leave user names and passwords out of the URL; requests are signed.")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        raise WebhookError("The URL's port is not a number between 1 and 65535.") from None
     return url
 
 
@@ -316,14 +469,27 @@ async def get_endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoi
 
 
 async def create_endpoint(
-    session: AsyncSession, actor: str, url: str, events: list[str], description: str = ""
+    session: AsyncSession,
+    actor: str,
+    url: str,
+    events: list[str],
+    description: str = "",
+    *,
+    allow_private: bool = False,
 ) -> WebhookEndpoint:
-    """Register an endpoint with a fresh secret (the caller shows it once); commits."""
+    """Register an endpoint with a fresh secret (the caller shows it once); commits.
+
+    Unless ``allow_private`` (``Settings.webhooks_private_allowed``), the URL must be
+    https:// and reach only public addresses (``check_destination``; a host that does not
+    resolve is refused too).
+    """
     url = clean_url(url)
     chosen = clean_events(events)
     description = (description or "").strip()
     if len(description) > 200:
         raise WebhookError("The description is too long (200 characters at most).")
+    if not allow_private:
+        await check_destination(url)
     endpoint = WebhookEndpoint(
         url=url, description=description, secret=new_secret(), events=chosen, created_by=actor
     )

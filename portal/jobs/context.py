@@ -26,17 +26,6 @@ class JobContext:
     now: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def store(self) -> dict[str, Any]:
-        """Branding for templates rendered by jobs (e-mails, slips)."""
-        s = self.settings
-        return {
-            "name": s.store_name,
-            "logo_url": s.store_logo_url,
-            "brand_color": s.brand_color,
-            "support_email": s.support_email,
-        }
-
 
 def build_context(settings: Settings, db: Database, **overrides: Any) -> JobContext:
     mailer: Mailer = (

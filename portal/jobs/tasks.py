@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.jobs.registry import job
-from portal.notify.emails import render_email
+from portal.notify.overrides import render_for_sending
 
 
 @job("send_email")
@@ -20,14 +20,42 @@ async def send_email(
     context: dict[str, Any],
     return_id: int | None = None,
 ) -> None:
-    """Render and send one e-mail; the outbox row's id keys it, so it goes out once."""
-    email = render_email(
-        template,
-        to,
-        {**context, "store": ctx.store, "base_url": ctx.settings.base_url},
-        return_id=return_id,
-    )
+    """Render and send one e-mail; the outbox row's id keys it, so it goes out once.
+
+    The merchant's wording (``/merchant/notifications``) is read now, so an edit applies
+    to every e-mail sent after it."""
+    async with ctx.db.session() as session:
+        email = await render_for_sending(
+            session,
+            template,
+            to,
+            {**context, "store": await _branding(ctx, session), "base_url": ctx.settings.base_url},
+            return_id=return_id,
+        )
     await ctx.mailer.send(email, key=f"outbox:{message_id}")
+
+
+async def _branding(ctx: Any, session: Any) -> dict[str, Any]:
+    """The store's effective branding (merchant settings over the environment), read now."""
+    from portal.merchant.store_settings import load_effective
+
+    effective = await load_effective(session, ctx.settings)
+    return effective.branding.absolute(ctx.settings.base_url).as_dict()
+
+
+async def _logo_data_uri(ctx: Any, session: Any) -> str | None:
+    """The merchant's uploaded logo as a ``data:`` URI for documents, or None."""
+    import base64
+
+    from portal.merchant.store_settings import current_logo
+    from portal.returns.photos import photo_file
+
+    media = await current_logo(session)
+    path = photo_file(ctx.settings.media_dir, media) if media else None
+    if media is None or path is None:
+        return None
+    data = await asyncio.to_thread(path.read_bytes)
+    return f"data:{media.content_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -69,10 +97,15 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
             return
         if shipment.ret.status != "approved":
             return  # cancelled, expired or rejected before the label was bought
+        from portal.merchant.store_settings import load_effective
+
+        effective = await load_effective(session, ctx.settings)  # merchant's over env defaults
         request = label_request(
             shipment,
-            _split(ctx.settings.carrier_preferences),
-            _split(ctx.settings.service_preferences),
+            effective.carrier_preferences,
+            effective.service_preferences,
+            effective.parcels,
+            effective.fallback_parcel,
         )
         rma = shipment.ret.rma
     try:
@@ -107,7 +140,8 @@ async def render_slip(ctx: Any, *, message_id: int, return_id: int) -> None:
             return
         order_id, rma = shipment.order.id, shipment.ret.rma
         status_url = ctx.settings.base_url + _signer(ctx).path(order_id, rma)
-        data = slip_data(shipment, ctx.store, status_url)
+        logo = await _logo_data_uri(ctx, session)
+        data = slip_data(shipment, await _branding(ctx, session), status_url, logo)
     path, stored = _document_path(ctx, "slips", f"{rma}-{slip_fingerprint(data)}.pdf")
     if not path.exists():
         pdf = await asyncio.to_thread(render_packing_slip, data)

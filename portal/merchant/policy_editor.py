@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +31,7 @@ from portal.policy.versions import (
     active_version,
     backtest_candidate,
     compiled,
+    lock_active_version,
     publish,
     rollback,
 )
@@ -144,30 +144,24 @@ async def editor_state(session: AsyncSession, user: StaffUser) -> EditorState:
 
 
 async def publish_text(
-    session: AsyncSession, user: StaffUser, text: str, base_version: int | None, note: str = ""
+    session: AsyncSession,
+    user: StaffUser,
+    text: str,
+    base_version: int | None,
+    note: str = "",
+    *,
+    keep_draft: bool = False,
 ) -> PolicyVersion:
     """Publish ``text`` if it is valid and was edited from the version now active.
+
+    ``keep_draft`` leaves the user's editor draft alone (a publish from the settings page).
 
     Raises PolicyLoadError (nothing stored) for a bad policy and EditorError when another
     version went live since the editor was opened, or on a simultaneous publish.
     """
-    # Take the lock first, so two publishes from the same base queue up here and the second
-    # sees the first one's version and is refused. PostgreSQL locks the live row (and
-    # re-checks `active` after waiting); SQLite takes its database write lock with a no-op
-    # update, which must be the transaction's first statement (as returns.create does).
-    locked = None
-    if session.get_bind().dialect.name == "postgresql":
-        locked = (
-            await session.exec(select(PolicyVersion).where(PolicyVersion.active).with_for_update())
-        ).first()
-    else:
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(PolicyVersion)
-            .where(PolicyVersion.active)  # type: ignore[arg-type]
-            .values(id=PolicyVersion.id)
-            .execution_options(synchronize_session=False)
-        )
-    current = locked or await active_version(session)
+    # Take the lock first, so two publishes (or a publish and a rollback) from the same
+    # base queue up here and the second sees the first one's version and is refused.
+    current = await lock_active_version(session)
     current_number = current.version if current else None
     if current_number != base_version:
         message = (
@@ -184,7 +178,7 @@ async def publish_text(
         version = await publish(session, text, author=user.email, note=note.strip()[:500])
     except PolicyVersionError as exc:
         raise EditorError(str(exc)) from None
-    draft = await get_draft(session, user.id)  # type: ignore[arg-type]
+    draft = None if keep_draft else await get_draft(session, user.id)  # type: ignore[arg-type]
     if draft is not None:
         await session.delete(draft)
         await session.commit()
@@ -192,13 +186,24 @@ async def publish_text(
 
 
 async def rollback_to(
-    session: AsyncSession, user: StaffUser, version_number: int, note: str = ""
+    session: AsyncSession,
+    user: StaffUser,
+    version_number: int,
+    note: str = "",
+    base_version: int | None = None,
 ) -> PolicyVersion:
-    current = await active_version(session)
-    if current is not None and current.version == version_number:
+    """Make ``version_number`` live again if ``base_version`` (the version the history page
+    showed live) is still the live one; raises EditorError otherwise."""
+    if base_version is None:
+        raise EditorError(
+            "The page did not say which version it showed live. Reload the history and try again."
+        )
+    if base_version == version_number:
         raise EditorError(f"Version {version_number} is already live.")
     try:
-        return await rollback(session, version_number, user.email, note.strip()[:500])
+        return await rollback(
+            session, version_number, user.email, note.strip()[:500], expected_current=base_version
+        )
     except PolicyVersionError as exc:
         raise EditorError(str(exc)) from None
 

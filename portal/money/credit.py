@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
 from portal.models.money import StoreCreditCode, StoreCreditEntry
+from portal.money.currency import format_money
 
 # No 0/O, 1/I/L: codes are read aloud and typed at a till.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -310,3 +311,143 @@ async def expire_code(session: AsyncSession, code: str, *, actor: str) -> Ledger
         actor=actor,
         note="Expired by finance",
     )
+
+
+# --- Credit issued for a return before the parcel was checked ("issue: instant") ----------
+
+
+async def issued_for(session: AsyncSession, key: str) -> tuple[StoreCreditCode | None, int]:
+    """The code issued under ``key`` (see ``issue_credit``) and what it was issued with
+    (issue plus bonus), or ``(None, 0)`` when nothing was issued under that key."""
+    entry = (
+        await session.exec(
+            select(StoreCreditEntry).where(StoreCreditEntry.idempotency_key == f"{key}:issue")
+        )
+    ).first()
+    if entry is None:
+        return None, 0
+    code = await session.get(StoreCreditCode, entry.code_id)
+    issued = (
+        await session.exec(  # type: ignore[call-overload]
+            sa.select(sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)).where(
+                StoreCreditEntry.code_id == entry.code_id,
+                StoreCreditEntry.kind.in_(("issue", "bonus")),  # type: ignore[attr-defined]
+            )
+        )
+    ).scalar_one()
+    return code, int(issued)
+
+
+@dataclass(frozen=True)
+class Clawback:
+    """Taking back credit that turned out not to be due.
+
+    ``asked`` is what was no longer due, ``reversed`` what came off the code (never more
+    than was left unspent on it) and ``uncollectable`` the part the shopper had already
+    spent, which the ledger cannot take back (the balance never goes below zero).
+    """
+
+    code: str
+    asked: int
+    reversed: int
+    uncollectable: int
+    replayed: bool = False
+
+
+async def claw_back(
+    session: AsyncSession,
+    key: str,
+    amount: int,
+    *,
+    step: str,
+    actor: str,
+    reason: str,
+    return_id: int | None = None,
+) -> Clawback | None:
+    """Reverse up to ``amount`` of the credit issued under ``key``, in the caller's
+    transaction (no commit): only what is still unspent on the code comes off; the rest is
+    reported as ``uncollectable`` and written to the audit trail (on the code and, with
+    ``return_id``, on the return) for finance. ``step`` names the occasion
+    (``inspection``, ``cancelled``, ``expired``) and the reversal's ledger key
+    (``reverse:<key>:<step>``), so a retried step never takes the credit back twice; callers
+    run it once per state change of the return, under the return's lock. ``None`` when
+    nothing was issued under ``key`` or ``amount`` is not positive."""
+    if amount <= 0:
+        return None
+    if not reason.strip():
+        raise CreditError("Say why the credit is reversed.")
+    issued_code, _ = await issued_for(session, key)
+    if issued_code is None:
+        return None
+    code = await lock_code(session, issued_code.code)
+    ledger_key = f"reverse:{key}:{step}"
+    if len(ledger_key) > 120:
+        raise CreditError("The reversal key is too long.")
+    done = (
+        await session.exec(
+            select(StoreCreditEntry).where(StoreCreditEntry.idempotency_key == ledger_key)
+        )
+    ).first()
+    if done is not None:
+        return Clawback(code.code, amount, -done.amount, amount + done.amount, replayed=True)
+    available = max(0, await balance(session, code.id))  # type: ignore[arg-type]
+    taken = min(amount, available)
+    uncollectable = amount - taken
+    if taken > 0:
+        session.add(
+            StoreCreditEntry(
+                code_id=code.id,  # type: ignore[arg-type]
+                kind="reverse",
+                amount=-taken,
+                return_id=return_id,
+                idempotency_key=ledger_key,
+                created_by=actor,
+                note=reason[:500],
+            )
+        )
+        await session.flush()
+    await record(
+        session,
+        actor,
+        "store_credit_code",
+        code.id,
+        "reverse",
+        reason=reason,
+        data={
+            "amount": taken,
+            "asked": amount,
+            "uncollectable": uncollectable,
+            "balance": available - taken,
+            "key": ledger_key,
+        },
+    )
+    if return_id is not None:
+        await record(
+            session,
+            actor,
+            "return",
+            return_id,
+            "store_credit_reversed",
+            reason=reason,
+            data={"code_id": code.id, "asked": amount, "reversed": taken, "step": step},
+        )
+        if uncollectable:
+            await record(
+                session,
+                actor,
+                "return",
+                return_id,
+                "store_credit_uncollectable",
+                reason=(
+                    f"{format_money(uncollectable, code.currency)} of the store credit no "
+                    f"longer due (code {code.code}) had already been spent and could not be "
+                    "taken back."
+                ),
+                data={
+                    "code_id": code.id,
+                    "amount": uncollectable,
+                    "currency": code.currency,
+                    "step": step,
+                },
+            )
+    return Clawback(code.code, amount, taken, uncollectable)

@@ -9,7 +9,8 @@ sends the same key and asks the provider to look for an earlier refund first.
 ``settle`` is idempotent and order-free: a webhook that arrives before the API response
 settles the refund, and the late response then finds it settled and changes nothing, so
 nothing is counted twice. A return whose refunds have all succeeded and which has been
-inspected is completed then (its resolution is done) and the shopper is told.
+inspected (or, when the shopper keeps every item, approved) is completed then (its
+resolution is done) and the shopper is told.
 """
 
 from __future__ import annotations
@@ -83,9 +84,10 @@ async def settle(
 
 
 async def _after_success(session: AsyncSession, refund: Refund, actor: str, signer: Any) -> None:
-    """Tell the shopper; complete an inspected return whose refunds are all paid."""
+    """Tell the shopper; complete an inspected return whose refunds are all paid, or an
+    approved one whose every item the shopper keeps (settled at approval, no inspection)."""
     from portal.returns.notify import notify_shopper
-    from portal.returns.states import TransitionError, transition
+    from portal.returns.states import TransitionError, keeps_everything, transition
     from portal.webhooks import emit
 
     ret = await session.get(Return, refund.return_id)
@@ -118,7 +120,10 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
         },
         key=f"refund.succeeded:{refund.id}",
     )
-    if waiting is None and ret.status == "inspected":
+    if waiting is None and (
+        ret.status == "inspected"
+        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
+    ):
         try:
             await transition(session, ret, "completed", actor, reason="Refund paid")
             if signer is not None and order is not None:

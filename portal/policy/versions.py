@@ -65,6 +65,36 @@ async def active_policy(session: AsyncSession) -> ActivePolicy | None:
     return ActivePolicy(version=version, policy=compiled(version.yaml_text, f"v{version.version}"))
 
 
+async def lock_active_version(session: AsyncSession) -> PolicyVersion | None:
+    """Take the policy-version lock and return the live version, as of after the wait.
+
+    Publish and rollback both start with this, so they queue up one behind the other and
+    each sees the version the previous one made live. PostgreSQL locks the live row (and
+    re-checks ``active`` after waiting: when the row it waited for is no longer live, it
+    locks the new live one); SQLite takes its database write lock with a no-op update,
+    which must be the transaction's first write (reads before it run outside a transaction
+    with the pysqlite driver). The lock is held until the caller commits or rolls back.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(PolicyVersion)
+            .where(PolicyVersion.active)  # type: ignore[arg-type]
+            .values(id=PolicyVersion.id)
+            .execution_options(synchronize_session=False)
+        )
+        return await active_version(session)
+    query = select(PolicyVersion).where(PolicyVersion.active).with_for_update()
+    for _ in range(10):
+        locked = (await session.exec(query.execution_options(populate_existing=True))).first()
+        if locked is not None:
+            return locked
+        # The live row we waited for was switched off; lock whichever is live now. With no
+        # live version at all, the unique version number refuses a second first publish.
+        if await active_version(session) is None:
+            return None
+    raise PolicyVersionError("The policy is being changed right now; reload and try again.")
+
+
 async def publish(
     session: AsyncSession, text: str, author: str, note: str = "", file: str = "<policy>"
 ) -> PolicyVersion:
@@ -74,8 +104,9 @@ async def publish(
     the text that is already active changes nothing and returns the active version.
     """
     policy = compiled(text, file)
-    current = await active_version(session)
+    current = await lock_active_version(session)
     if current is not None and current.sha256 == policy.sha256:
+        await session.commit()  # nothing written; releases the lock
         return current
     latest = (await session.exec(select(sa.func.max(PolicyVersion.version)))).one() or 0
     try:
@@ -114,17 +145,46 @@ async def publish(
 
 
 async def rollback(
-    session: AsyncSession, version_number: int, author: str, note: str = ""
+    session: AsyncSession,
+    version_number: int,
+    author: str,
+    note: str = "",
+    *,
+    expected_current: int | None = None,
 ) -> PolicyVersion:
-    """Make an earlier version the active one again (its text is re-validated first)."""
-    target = (
-        await session.exec(select(PolicyVersion).where(PolicyVersion.version == version_number))
-    ).first()
-    if target is None:
-        raise PolicyVersionError(f"There is no policy version {version_number}.")
-    compiled(target.yaml_text, f"v{target.version}")
-    current = await active_version(session)
+    """Make an earlier version the active one again (its text is re-validated first).
+
+    Takes the same lock as ``publish``, so a rollback and a publish never interleave.
+    ``expected_current`` is the version the caller saw live (the history page it clicked
+    on): when another version went live since, nothing changes and ``PolicyVersionError``
+    says so, rather than silently undoing the newer publish. Without it (the CLI), the
+    rollback applies to whatever is live.
+    """
+    current = await lock_active_version(session)
+    try:
+        if expected_current is not None and (
+            current is None or current.version != expected_current
+        ):
+            live = f"version {current.version}" if current else "no version"
+            by = f" (by {current.author})" if current else ""
+            raise PolicyVersionError(
+                f"{live[0].upper()}{live[1:]} went live{by} after you opened this page, which "
+                f"showed version {expected_current} live. Nothing was rolled back; reload the "
+                "history and try again if you still want to."
+            )
+        target = (
+            await session.exec(select(PolicyVersion).where(PolicyVersion.version == version_number))
+        ).first()
+        if target is None:
+            raise PolicyVersionError(f"There is no policy version {version_number}.")
+        compiled(target.yaml_text, f"v{target.version}")
+    except Exception:
+        # Release the lock. Nothing was written, and unlike a rollback a commit leaves
+        # the caller's loaded objects usable.
+        await session.commit()
+        raise
     if current is not None and current.id == target.id:
+        await session.commit()  # nothing to change; releases the lock
         return target
     if current is not None:
         current.active = False

@@ -5,7 +5,9 @@ has chosen anything. Read-only; nothing here writes."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -267,21 +269,47 @@ class LineOutlook:
         return self.returnable > 0 and bool(self.eligible_reasons)
 
 
+# Per-reason decisions for the choose-items page, by (policy text, minute, order as the
+# evaluator sees it). The evaluator is pure, so every replica would compute the same value:
+# a memo, not shared state. Shoppers reload that page often; each reload is ~reasons x lines
+# evaluations otherwise.
+_OUTLOOK_MEMO: dict[tuple[Any, ...], dict[str, dict[str, LineDecision]]] = {}
+_OUTLOOK_MEMO_SIZE = 4096
+
+
+def _shape_fingerprint(shape: dict[str, Any]) -> str:
+    text = json.dumps(shape, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def line_outlooks(ctx: OrderContext, as_of: datetime | None = None) -> list[LineOutlook]:
     """For each line: can it come back, until when, for which reasons, and if not, why.
 
     Rules may depend on the reason (hygiene items come back only when faulty), so each
     returnable line is evaluated once per reason; the evaluator is fast enough for that.
     """
-    as_of = as_of or utcnow()
+    memo_key: tuple[Any, ...] | None = None
+    if as_of is None:
+        # The page's own clock is read to the minute, so the same order under the same
+        # policy within one minute gives the same answer, computed once (see _OUTLOOK_MEMO).
+        as_of = utcnow().replace(second=0, microsecond=0)
+        if ctx.policy is not None:
+            memo_key = (ctx.policy.sha256, as_of, _shape_fingerprint(ctx.order_shape()))
     policy = ctx.policy
     open_lines = [line for line in ctx.lines if ctx.returnable(line) > 0]
     per_reason: dict[str, dict[str, LineDecision]] = {}
-    if policy is not None and open_lines:
+    cached = _OUTLOOK_MEMO.get(memo_key) if memo_key else None
+    if cached is not None:
+        per_reason = cached
+    elif policy is not None and open_lines:
         for reason in policy.compiled.reasons:
             request = ctx.request((Item(line.line_ref, 1, reason) for line in open_lines), as_of)
             decision = evaluate(policy.compiled, request)
             per_reason[reason] = {d.line_id: d for d in decision.lines}
+        if memo_key:
+            if len(_OUTLOOK_MEMO) >= _OUTLOOK_MEMO_SIZE:
+                _OUTLOOK_MEMO.pop(next(iter(_OUTLOOK_MEMO)))
+            _OUTLOOK_MEMO[memo_key] = per_reason
     outlooks = []
     for line in ctx.lines:
         returnable = ctx.returnable(line)

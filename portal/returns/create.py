@@ -4,7 +4,8 @@
 ``price_return`` adds the shopper's resolution per item and works out the amounts;
 ``confirm_return`` does it all again inside one transaction and writes the return: RMA
 number, request and decision snapshots under the policy version, exchange stock reserved
-with a conditional UPDATE, audit events, and outbox rows for e-mail, label and slip.
+with a conditional UPDATE, audit events, outbox rows for e-mail, label and slip, and (for
+a return approved at once under a policy that issues store credit instantly) the credit.
 A submission key (from a hidden form field) makes a double submit create one return.
 """
 
@@ -37,10 +38,12 @@ from portal.returns.context import (
     exchange_options,
     load_order_context,
 )
+from portal.returns.instant_credit import issue_on_approval
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
+from portal.returns.returnless import settle_kept_return
 from portal.returns.rma import generate_rma
-from portal.returns.states import transition
+from portal.returns.states import keeps_everything, transition
 from portal.webhooks import emit_return_event
 
 OFFERED = ("exchange", "store_credit", "refund")
@@ -637,17 +640,20 @@ async def _write(
 async def approve_in_transaction(
     session: AsyncSession, ret: Return, policy: PolicyRef, actor: str, reason: str
 ) -> None:
-    """requested → approved: set the ship-by date and queue label and slip if it ships."""
+    """requested → approved: set the ship-by date, queue label and slip if it ships, and
+    issue the store credit now when the policy says ``store_credit: {issue: instant}``.
+
+    A return whose every item the shopper keeps ships nothing: it is settled here instead
+    (refund requested, store credit issued, exchanges released) and completed when nothing
+    is left to pay (``portal.returns.returnless``)."""
     approved_at = utcnow()
-    ships_back = not all(
-        d.get("keep_item")
-        for d in (
-            await session.exec(select(ReturnLine.decision).where(ReturnLine.return_id == ret.id))
-        ).all()
-    )
+    ships_back = not await keeps_everything(session, ret.id)  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     if ships_back:
         values = {"ship_by": ship_by(approved_at, policy), "label_state": "pending"}
     await transition(session, ret, "approved", actor, reason, values=values)
+    await issue_on_approval(session, ret, policy, actor)
     if ships_back:
         await queue_documents(session, ret)
+    else:
+        await settle_kept_return(session, ret, policy, actor)

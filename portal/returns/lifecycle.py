@@ -3,6 +3,8 @@
 Each function locks the return, moves it with ``transition`` (which writes the audit
 event), releases exchange stock when the return is called off, queues its side effects in
 the outbox, and commits. A move that is no longer possible raises ``ReturnError``.
+Approval issues store credit when the policy issues it instantly; cancellation takes
+unspent instant credit back (see ``portal.returns.instant_credit``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from portal.models.orders import Order
 from portal.models.returns import Exchange, Return, ReturnLine
 from portal.returns.context import policy_ref
 from portal.returns.create import ReturnError, approve_in_transaction
+from portal.returns.instant_credit import email_context, withdraw
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
-from portal.returns.states import CANCELLABLE, TransitionError, transition
+from portal.returns.states import CANCELLABLE, TransitionError, can_cancel, transition
 
 
 async def _locked(session: AsyncSession, return_id: int) -> Return:
@@ -120,9 +123,18 @@ async def cancel_return(
     reason: str = "",
 ) -> Return:
     """The shopper calls the return off before it ships: stock is freed, a bought label
-    is voided through the outbox, and the shopper gets a confirmation."""
+    is voided through the outbox, store credit issued at approval is taken back (what is
+    left of it; what was spent is recorded for finance), and the shopper gets a
+    confirmation. A return whose every item the shopper keeps cannot be cancelled once
+    approved: it was settled then."""
     try:
         ret = await _locked(session, return_id)
+        if ret.status in CANCELLABLE and not await can_cancel(session, ret):
+            raise ReturnError(
+                f"Return {ret.rma} can no longer be cancelled: you keep the items and it "
+                "was settled when it was approved.",
+                kind="conflict",
+            )
         if ret.status not in CANCELLABLE:
             raise ReturnError(
                 f"Return {ret.rma} can no longer be cancelled: it is {ret.status.replace('_', ' ')}.",
@@ -140,8 +152,24 @@ async def cancel_return(
         )
         if had_label:
             await enqueue(session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}")
+        clawback = await withdraw(
+            session,
+            ret,
+            still_due=0,
+            step="cancelled",
+            actor=actor,
+            reason=f"Return {ret.rma} was cancelled; its store credit is no longer due.",
+        )
         order = await session.get(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "cancelled", signer, reason)  # type: ignore[arg-type]
+        await notify_shopper(
+            session,
+            ret,
+            order,  # type: ignore[arg-type]
+            "cancelled",
+            signer,
+            reason,
+            extra=email_context(clawback),
+        )
         await session.commit()
         return ret
     except TransitionError as exc:

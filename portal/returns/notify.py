@@ -15,6 +15,7 @@ from portal.jobs.outbox import enqueue
 from portal.models.catalog import Variant
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import Exchange, Return, ReturnLine
+from portal.returns.instant_credit import issued_code
 from portal.returns.links import LinkSigner
 
 EVENTS = (
@@ -72,10 +73,21 @@ async def notify_shopper(
     event: str,
     signer: LinkSigner,
     reason: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Queue the ``return_<event>`` e-mail in the caller's transaction (once per return)."""
+    """Queue the ``return_<event>`` e-mail in the caller's transaction (once per return).
+
+    When store credit was already issued for the return (policy ``issue: instant``) the
+    context carries its code (``credit_code``) and amount (``credit_issued``); ``extra``
+    adds event-specific values (``credit_reversed`` and ``credit_uncollectable`` when a
+    cancelled or expired return's credit is taken back).
+    """
     if event not in EVENTS:
         raise ValueError(f"unknown return e-mail {event!r}")
+    credit_code, credit_issued = "", 0
+    if ret.store_credit_total > 0:
+        code, credit_issued = await issued_code(session, ret)
+        credit_code = code.code if code is not None else ""
     customer = await session.get(Customer, order.customer_id) if order.customer_id else None
     items = await email_items(session, ret.id)  # type: ignore[arg-type]
     context = {
@@ -94,6 +106,9 @@ async def notify_shopper(
         "ships_back": not all(item["keep_item"] for item in items),
         "ship_by": ret.ship_by.strftime("%B %-d, %Y") if ret.ship_by else "",
         "reason": reason,
+        "credit_code": credit_code,
+        "credit_issued": credit_issued,
+        **(extra or {}),
     }
     await enqueue(
         session,

@@ -13,8 +13,15 @@ Money after inspection (the rule the shopper is told about):
   pro rata to what arrived: ``amount * received // requested`` (rounded down);
 * lines the shopper keeps (``keep_item``) never come back and always pay in full;
 * the refund is the sum of the refund lines less the label fee, capped so it never goes
-  below zero; store credit is issued on the ledger key ``return:<rma>``, so credit that was
-  already issued at approval (policy ``issue: instant``) is never issued twice;
+  below zero;
+* store credit due is the sum of the store-credit lines. Under ``issue: on_receipt`` it is
+  issued now, on the ledger key ``return:<rma>``. Under ``issue: instant`` the return's
+  whole store credit was already issued at approval on that same key, so nothing is ever
+  issued twice (nor more than at approval); when less is due (a rejected line, units that
+  did not arrive) the difference is reversed on the code, but only what is still unspent:
+  a balance never goes below zero, and the part the shopper already spent is recorded as
+  uncollectable (an audit event on the return with the amount, for finance). The
+  shopper's e-mail says how much credit was withdrawn;
 * an accepted exchange is released for shipping (for the units that arrived); a rejected
   one is cancelled and its reserved stock freed.
 """
@@ -38,15 +45,16 @@ from portal.audit import record
 from portal.jobs.outbox import enqueue
 from portal.models.base import utcnow
 from portal.models.catalog import Variant
-from portal.models.money import StoreCreditEntry
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.outbox import Media
 from portal.models.returns import CONDITIONS, DISPOSITIONS, Exchange, Return, ReturnLine
 from portal.models.staff import StaffUser
 from portal.models.warehouse import GradePhoto, ParcelReceipt, UnknownParcel
 from portal.money.credit import issue_credit
+from portal.money.currency import format_money
 from portal.money.refunds import request_refund
 from portal.returns.context import policy_ref
+from portal.returns.instant_credit import credit_key, issued_code, withdraw
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
 from portal.returns.photos import PhotoError, check_photo, store_photo
@@ -576,6 +584,10 @@ class InspectionOutcome:
     credit_amount: int = 0
     credit_code: str | None = None
     credit_already_issued: bool = False
+    credit_reversed: int = 0
+    """Credit issued at approval and taken back because the inspection found it not due."""
+    credit_uncollectable: int = 0
+    """Credit not due that the shopper had already spent (recorded for finance)."""
     completed: bool = False
 
 
@@ -697,15 +709,29 @@ async def finish_inspection(
 
         order = await session.get(Order, ret.order_id)
         assert order is not None
-        if credit_sum > 0:
-            key = f"return:{ret.rma}"
-            already = (
-                await session.exec(
-                    select(StoreCreditEntry.id).where(
-                        StoreCreditEntry.idempotency_key == f"{key}:issue"
-                    )
-                )
-            ).first()
+        issued, issued_amount = await issued_code(session, ret)
+        if issued is not None:
+            # Issued at approval (``issue: instant``): nothing more is ever issued; what the
+            # inspection found is not due comes back off the code, as far as it is unspent.
+            result.credit_already_issued = True
+            result.credit_code = issued.code
+            result.credit_amount = min(credit_sum, issued_amount)
+            clawback = await withdraw(
+                session,
+                ret,
+                still_due=credit_sum,
+                step="inspection",
+                actor=station.actor,
+                reason=(
+                    f"Inspection of return {ret.rma}: the accepted items earn "
+                    f"{format_money(credit_sum, ret.currency)} of the "
+                    f"{format_money(issued_amount, ret.currency)} issued at approval."
+                ),
+            )
+            if clawback is not None:
+                result.credit_reversed = clawback.reversed
+                result.credit_uncollectable = clawback.uncollectable
+        elif credit_sum > 0:
             code = await issue_credit(
                 session,
                 currency=ret.currency,
@@ -715,11 +741,10 @@ async def finish_inspection(
                 actor=station.actor,
                 expires_days=policy.store_credit.expires_days,
                 now=moment,
-                key=key,
+                key=credit_key(ret),
             )
             result.credit_amount = credit_sum
             result.credit_code = code.code
-            result.credit_already_issued = already is not None
         if refund_amount > 0:
             threshold = policy.approval.auto_approve_refunds_below
             auto = not ret.require_review and threshold is not None and refund_amount < threshold
@@ -816,6 +841,8 @@ async def _email_outcome(
         "label_fee": result.label_fee,
         "credit_amount": result.credit_amount,
         "credit_code": result.credit_code,
+        "credit_reversed": result.credit_reversed,
+        "credit_uncollectable": result.credit_uncollectable,
         "completed": result.completed,
         "lines": [
             {

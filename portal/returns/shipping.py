@@ -9,6 +9,7 @@ a late or repeated event changes nothing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from portal.policy.versions import compiled
 from portal.returns.links import LinkSigner
 from portal.returns.states import TransitionError, can_transition, transition
 
-# A default parcel per product type, used to size the label; merchants' own settings later.
+# A default parcel per product type, used to size the label unless the merchant set their own
+# (store settings, portal.merchant.store_settings).
 DEFAULT_PARCELS: dict[str, tuple[float, float, float, float]] = {
     # length, width, height (inches), weight per unit (ounces)
     "footwear": (14, 10, 5, 40),
@@ -122,18 +124,23 @@ def warehouse_address(policy: Any, destination: str) -> tuple[str, Address]:
     )
 
 
-def parcel_for(items: list[tuple[str, int]]) -> Parcel:
-    """The box: the largest default size among the items, their weights summed."""
-    dims = [DEFAULT_PARCELS.get(kind.lower(), FALLBACK_PARCEL) for kind, _ in items] or [
-        FALLBACK_PARCEL
-    ]
+def parcel_for(
+    items: list[tuple[str, int]],
+    sizes: Mapping[str, Sequence[float]] | None = None,
+    fallback: Sequence[float] | None = None,
+) -> Parcel:
+    """The box: the largest size among the items, their weights summed.
+
+    ``sizes``/``fallback`` are the merchant's parcel sizes (store settings); the shipped
+    defaults otherwise.
+    """
+    table = DEFAULT_PARCELS if sizes is None else sizes
+    other = fallback if fallback is not None else FALLBACK_PARCEL
+    dims = [table.get((kind or "").lower(), other) for kind, _ in items] or [other]
     length = max(d[0] for d in dims)
     width = max(d[1] for d in dims)
     height = max(d[2] for d in dims)
-    weight = (
-        sum(DEFAULT_PARCELS.get(kind.lower(), FALLBACK_PARCEL)[3] * qty for kind, qty in items)
-        or FALLBACK_PARCEL[3]
-    )
+    weight = sum(table.get((kind or "").lower(), other)[3] * qty for kind, qty in items) or other[3]
     return Parcel(length_in=length, width_in=width, height_in=height, weight_oz=weight)
 
 
@@ -184,10 +191,14 @@ async def load_shipment(session: AsyncSession, return_id: int) -> ReturnShipment
 
 
 def label_request(
-    shipment: ReturnShipment, carriers: tuple[str, ...] = (), services: tuple[str, ...] = ()
+    shipment: ReturnShipment,
+    carriers: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+    parcels: Mapping[str, Sequence[float]] | None = None,
+    fallback_parcel: Sequence[float] | None = None,
 ) -> LabelRequest:
     """What to buy; ``carriers``/``services`` are the merchant's preferences, in order
-    (the cheapest rate otherwise)."""
+    (the cheapest rate otherwise), ``parcels`` the merchant's parcel sizes."""
     ships = [
         (ol.product_type, rl.quantity)
         for rl, ol in shipment.lines
@@ -197,7 +208,7 @@ def label_request(
         reference=shipment.ret.rma,
         from_address=shipment.shopper,
         to_address=shipment.warehouse,
-        parcel=parcel_for(ships),
+        parcel=parcel_for(ships, parcels, fallback_parcel),
         is_return=True,
         preferred_carriers=carriers,
         preferred_services=services,
@@ -337,7 +348,11 @@ async def apply_tracking(
     return target
 
 
-def slip_data(shipment: ReturnShipment, store: dict[str, Any], status_url: str) -> SlipData:
+def slip_data(
+    shipment: ReturnShipment, store: dict[str, Any], status_url: str, logo: str | None = None
+) -> SlipData:
+    """The slip's content; ``logo`` is the store's logo as a ``data:`` URI (documents never
+    fetch from the network)."""
     reasons = {r.code: r.label for r in shipment.policy.reasons}
     lines = tuple(
         SlipLine(
@@ -352,7 +367,7 @@ def slip_data(shipment: ReturnShipment, store: dict[str, Any], status_url: str) 
         if not rl.decision.get("keep_item")
     )
     return SlipData(
-        brand=StoreBranding(name=store["name"], logo_url=None, primary_colour=store["brand_color"]),
+        brand=StoreBranding(name=store["name"], logo_url=logo, primary_colour=store["brand_color"]),
         rma=shipment.ret.rma,
         status_url=status_url,
         created_at=shipment.ret.created_at,

@@ -63,6 +63,23 @@ def can_transition(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
+async def keeps_everything(session: AsyncSession, return_id: int) -> bool:
+    """True when the shopper keeps every line of the return (``keep_item``): nothing ships
+    back, the return is settled when it is approved (``portal.returns.returnless``)."""
+    decisions = (
+        await session.exec(select(ReturnLine.decision).where(ReturnLine.return_id == return_id))
+    ).all()
+    return bool(decisions) and all(d.get("keep_item") for d in decisions)
+
+
+async def can_cancel(session: AsyncSession, ret: Return) -> bool:
+    """The shopper may still call the return off: it has not shipped, and it is not a
+    keep-every-item return already settled at approval (its money is on its way)."""
+    if ret.status not in CANCELLABLE:
+        return False
+    return not (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
+
+
 async def transition(
     session: AsyncSession,
     ret: Return,
@@ -83,14 +100,14 @@ async def transition(
         raise TransitionError(f"{to_status!r} is not a return status")
     if not can_transition(from_status, to_status):
         raise TransitionError(f"Return {ret.rma} is {from_status}; it cannot become {to_status}.")
-    if from_status == "approved" and to_status == "completed":
-        decisions = (
-            await session.exec(select(ReturnLine.decision).where(ReturnLine.return_id == ret.id))
-        ).all()
-        if not all(d.get("keep_item") for d in decisions):
-            raise TransitionError(
-                f"Return {ret.rma} has items that must come back before it can be completed."
-            )
+    if (
+        from_status == "approved"
+        and to_status == "completed"
+        and not await keeps_everything(session, ret.id)  # type: ignore[arg-type]
+    ):
+        raise TransitionError(
+            f"Return {ret.rma} has items that must come back before it can be completed."
+        )
     now = utcnow()
     changes: dict[str, Any] = {"status": to_status, "updated_at": now, **(values or {})}
     column = _TIMESTAMPS.get(to_status)

@@ -26,7 +26,7 @@ from portal.models.policy import PolicyVersion
 from portal.models.returns import Return
 from portal.policy.versions import compiled
 from portal.returns.links import LinkSigner
-from portal.returns.states import TransitionError, transition
+from portal.returns.states import TransitionError, keeps_everything, transition
 
 
 def local_day_start(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
@@ -79,7 +79,10 @@ async def send_reminders(db: Database, now: datetime, signer: LinkSigner) -> int
 
 async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> list[str]:
     """Close approved returns that were not sent back in time: free exchange stock, void
-    the label, tell the shopper. Returns the RMAs expired."""
+    the label, take back unspent store credit issued at approval for the items that had to
+    come back, tell the shopper. Returns the RMAs expired. A return whose every item the
+    shopper keeps has nothing to send and is never expired (it is settled at approval)."""
+    from portal.returns.instant_credit import email_context, kept_items_credit, withdraw
     from portal.returns.lifecycle import release_reservations
     from portal.returns.notify import notify_shopper
 
@@ -109,6 +112,10 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
             ).first()
             if ret is None or ret.status not in ("approved", "label_issued"):
                 continue
+            if ret.status == "approved" and await keeps_everything(session, return_id):
+                # Nothing was ever to be shipped: settled at approval, never expired.
+                await session.rollback()
+                continue
             had_label = ret.label_state == "ready"
             released = await release_reservations(session, ret, "cancelled")
             try:
@@ -127,8 +134,26 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
                 await enqueue(
                     session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}"
                 )
+            clawback = await withdraw(
+                session,
+                ret,
+                still_due=await kept_items_credit(session, ret),
+                step="expired",
+                actor="system",
+                reason=(
+                    f"Return {ret.rma} expired unshipped; the store credit for the items "
+                    "that had to come back is no longer due."
+                ),
+            )
             order = await session.get(Order, ret.order_id)
-            await notify_shopper(session, ret, order, "expired", signer)  # type: ignore[arg-type]
+            await notify_shopper(
+                session,
+                ret,
+                order,  # type: ignore[arg-type]
+                "expired",
+                signer,
+                extra=email_context(clawback),
+            )
             await session.commit()
             expired.append(ret.rma)
     return expired

@@ -152,7 +152,9 @@ async def test_rollback_and_diff_between_any_two_versions(client, db) -> None:
         "/merchant/policy/publish",
         {"text": NO_SOCKS, "base_version": base_version(page.text)},
     )
-    rolled = await post(client, "/merchant/policy/rollback/1", {})
+    page = await client.get("/merchant/policy/history")
+    assert 'name="base_version" value="2"' in page.text  # the rollback form names the live one
+    rolled = await post(client, "/merchant/policy/rollback/1", {"base_version": "2"})
     assert rolled.status_code == 303
     live = await _active(db)
     assert live.version == 1
@@ -160,9 +162,9 @@ async def test_rollback_and_diff_between_any_two_versions(client, db) -> None:
     assert "v1 → v2: 3 lines added, 0 removed" in history.text
     assert 'class="diff-added"' in history.text
     assert "Roll back to v2" in history.text  # v2 is no longer live
-    missing = await post(client, "/merchant/policy/rollback/9", {})
+    missing = await post(client, "/merchant/policy/rollback/9", {"base_version": "1"})
     assert missing.status_code == 400 and "There is no policy version 9." in missing.text
-    same = await post(client, "/merchant/policy/rollback/1", {})
+    same = await post(client, "/merchant/policy/rollback/1", {"base_version": "1"})
     assert same.status_code == 400 and "already live" in same.text
     async with db.session() as session:
         actions = (

@@ -116,7 +116,11 @@ async def test_keep_item_returns_make_no_label(db, signer, settings) -> None:
     assert ret.status == "approved" and ret.label_state == "none" and ret.ship_by is None
     assert ret.label_fee == 0  # merchant fault: no label fee
     assert ret.refund_total == 1200
-    assert await outbox_keys(db) == {f"email:return_created:{ret.rma}"}
+    # Settled at approval: the refund's payment is queued; no label, no slip.
+    keys = await outbox_keys(db)
+    assert f"email:return_created:{ret.rma}" in keys
+    assert not {k for k in keys if k.startswith(("label:", "slip:"))}
+    assert {k.split(":")[0] for k in keys} == {"email", "issue_refund"}
 
 
 async def test_a_required_photo_must_be_this_orders_own(db, signer, settings) -> None:

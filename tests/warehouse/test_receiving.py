@@ -312,7 +312,8 @@ async def test_store_credit_is_issued_once_even_if_issued_at_approval(
 
 
 async def test_store_credit_issued_on_receipt(db, shipped, station, signer) -> None:
-    s = await shipped({"L1": (1, "store_credit")})
+    on_receipt = DEFAULT_POLICY.replace("issue: instant", "issue: on_receipt")
+    s = await shipped({"L1": (1, "store_credit")}, policy_text=on_receipt)
     await scan(db, s.ret.rma, station, signer)
     await grade(db, s.lines[0].id, station, received_quantity="1")
     outcome = await finish(db, s.ret.id, station, signer)

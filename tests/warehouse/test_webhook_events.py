@@ -19,9 +19,14 @@ async def test_receipt_and_released_exchange_are_sent_to_subscribed_stores(
             "user:merchant",
             "http://127.0.0.1:9/hook",
             ["return.received", "exchange.released"],
+            allow_private=True,  # a store on this machine, as in development
         )
         await create_endpoint(
-            session, "user:merchant", "http://127.0.0.1:9/other", ["refund.succeeded"]
+            session,
+            "user:merchant",
+            "http://127.0.0.1:9/other",
+            ["refund.succeeded"],
+            allow_private=True,
         )  # not subscribed to these events
     parcel = await shipped({"L1": (1, "exchange", "TEE-L", "too_small")})
     await scan(db, parcel.ret.tracking_code, station, signer)

@@ -11,8 +11,10 @@ from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import provide_session
 from portal.web.merchant.analytics import analytics_handlers
 from portal.web.merchant.audit import audit_handlers
+from portal.web.merchant.notifications import notification_handlers
 from portal.web.merchant.policy import policy_handlers
 from portal.web.merchant.reviews import review_handlers
+from portal.web.merchant.settings import settings_handlers
 from portal.web.merchant.users import user_handlers
 from portal.web.merchant.webhooks import webhook_handlers
 
@@ -32,6 +34,8 @@ merchant_router = Router(
         *audit_handlers,
         *analytics_handlers,
         *webhook_handlers,
+        *notification_handlers,
+        *settings_handlers,
     ],
     guards=[requires_role("merchant")],
     dependencies={

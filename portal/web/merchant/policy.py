@@ -382,7 +382,9 @@ async def rollback_policy(
 ) -> Redirect | Template:
     form = await request.form()
     try:
-        await editor.rollback_to(db_session, staff_user, number, str(form.get("note") or ""))
+        await editor.rollback_to(
+            db_session, staff_user, number, str(form.get("note") or ""), _base(form)
+        )
     except (EditorError, PolicyLoadError) as exc:
         versions = await list_versions(db_session)
         return Template(

@@ -71,7 +71,14 @@ async def add_endpoint(
     url, description = str(form.get("url") or ""), str(form.get("description") or "")
     events = [str(e) for e in form.getall("events", [])]
     try:
-        endpoint = await create_endpoint(db_session, staff_user.email, url, events, description)
+        endpoint = await create_endpoint(
+            db_session,
+            staff_user.email,
+            url,
+            events,
+            description,
+            allow_private=request.app.state.settings.webhooks_private_allowed,
+        )
     except WebhookError as exc:
         await db_session.rollback()
         return await _page(

@@ -4,6 +4,7 @@ lookup rate limits in the shared store, and access checks that answer 404 to str
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from portal.web.sessions import rotate_session
 ORDER_KEY = "shop_order_id"
 DRAFT_KEY = "shop_draft"
 NOT_FOUND = "We couldn't find that page. If you followed a link from an e-mail, open it again."
+LOOKUP_WINDOW = 60  # seconds; lookup limits count attempts in fixed windows this long
 
 
 def settings_of(request: Request[Any, Any, Any]) -> Settings:
@@ -134,10 +136,18 @@ async def lookup_allowed(request: Request[Any, Any, Any], order_number: str) -> 
     """Both the client and the order number get ``lookup_attempts_per_minute`` tries."""
     limit = settings_of(request).lookup_attempts_per_minute
     store = request.app.stores.get("lookup_limits")
-    window = 60
+    window = LOOKUP_WINDOW
     bucket = int(time.time() // window)
     client = client_key(request)
     number = hashlib.sha256(order_number.encode()).hexdigest()[:24]
     by_client = await _count(store, f"client:{client}:{bucket}", window)
     by_order = await _count(store, f"order:{number}:{bucket}", window)
     return by_client <= limit and by_order <= limit
+
+
+def lookup_retry_after(now: float | None = None) -> int:
+    """Whole seconds until the current lookup window ends (when the counters start
+    again), at least 1 -- the ``Retry-After`` of a refused lookup."""
+    now = time.time() if now is None else now
+    window_end = (int(now // LOOKUP_WINDOW) + 1) * LOOKUP_WINDOW
+    return max(1, math.ceil(window_end - now))

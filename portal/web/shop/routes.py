@@ -41,7 +41,7 @@ from portal.returns.links import LinkError
 from portal.returns.photos import MAX_PHOTO_BYTES, PhotoError, photo_file, store_photo
 from portal.returns.rma import normalise_rma
 from portal.returns.shipping import stored_document
-from portal.returns.states import CANCELLABLE
+from portal.returns.states import can_cancel
 from portal.web.auth import load_staff_user
 from portal.web.deps import DbSession
 from portal.web.shop.common import (
@@ -53,6 +53,7 @@ from portal.web.shop.common import (
     ensure_can_see,
     get_draft,
     lookup_allowed,
+    lookup_retry_after,
     open_order_session,
     save_draft,
     session_order_id,
@@ -103,6 +104,7 @@ def _lookup_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
     message: str | None = None,
+    retry_after: int | None = None,
 ) -> Template:
     return Template(
         "shop/index.html",
@@ -114,6 +116,7 @@ def _lookup_page(
             "current_order": session_order_id(request),
         },
         status_code=status,
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
     )
 
 
@@ -140,6 +143,7 @@ async def lookup(request: Request[Any, Any, Any], db_session: DbSession) -> Temp
             contact=contact,
             status=429,
             message="Too many attempts. Please wait a minute, then try again.",
+            retry_after=lookup_retry_after(),
         )
     order = await find_order(db_session, number, contact)
     if order is None:
@@ -699,7 +703,7 @@ async def status_page(
 ) -> Template:
     ret = await _return_for(request, db_session, rma)
     context = await status_context(db_session, ret)
-    context["can_cancel"] = ret.status in CANCELLABLE
+    context["can_cancel"] = await can_cancel(db_session, ret)
     context["just_created"] = request.query_params.get("created") == "1"
     return Template("shop/status.html", context=context)
 
@@ -760,7 +764,7 @@ async def cancel_page(
     ret = await _return_for(request, db_session, rma)
     return Template(
         "shop/cancel.html",
-        context={"ret": ret, "can_cancel": ret.status in CANCELLABLE, "error": None},
+        context={"ret": ret, "can_cancel": await can_cancel(db_session, ret), "error": None},
     )
 
 

@@ -184,6 +184,9 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
             .order_by(Refund.id)  # type: ignore[arg-type]
         )
     ).all()
+    keep_all = bool(lines) and all(item["keep_item"] for item in lines)
+    if keep_all and ret.status not in ("rejected", "cancelled", "expired"):
+        expectations.append("You keep your items: there is nothing to send back.")
     if policy is not None:
         pol = policy.compiled.policy
         timelines = pol.timelines
@@ -197,14 +200,22 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
             when = (
                 f"by {nice_date(ret.received_at + timedelta(days=days))}"
                 if ret.received_at
+                else f"within {days} days of approval"
+                if keep_all
                 else f"within {days} days of the parcel reaching us"
             )
             expectations.append(f"Your refund goes back to your original payment {when}.")
         if "store_credit" in resolutions and ret.store_credit_total:
-            if pol.store_credit.issue == "instant":
+            if keep_all:
                 expectations.append(
                     "Your store credit is e-mailed to you as soon as the return is approved; "
                     "you can spend it straight away."
+                )
+            elif pol.store_credit.issue == "instant":
+                expectations.append(
+                    "Your store credit is e-mailed to you as soon as the return is approved; "
+                    "you can spend it straight away. Credit for an item that doesn't reach "
+                    "us or that we can't accept is taken back from what is left on the code."
                 )
             else:
                 expectations.append(
@@ -213,7 +224,9 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
                 )
         if "exchange" in resolutions:
             expectations.append(
-                "Your replacement is held for you and ships once your parcel reaches us."
+                "Your replacement ships as soon as the return is approved."
+                if keep_all
+                else "Your replacement is held for you and ships once your parcel reaches us."
             )
     return {
         "ret": ret,
@@ -224,7 +237,7 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
         "expectations": expectations,
         "warehouse": warehouse,
         "warehouse_lines": address_lines(warehouse.address) if warehouse else [],
-        "keep_all": bool(lines) and all(item["keep_item"] for item in lines),
+        "keep_all": keep_all,
         "exchange_difference": sum(
             item["exchange"].price_difference for item in lines if item["exchange"]
         ),

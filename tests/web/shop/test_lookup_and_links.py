@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from portal.app import create_app
 from portal.returns.links import LinkSigner
+from portal.web.shop.common import LOOKUP_WINDOW, lookup_retry_after
 from tests.conftest import TEST_SECRET, csrf_token
 from tests.returns.builders import EMAIL, seed_shop
 from tests.web.shop.helpers import make_return, open_order, text
@@ -101,10 +102,13 @@ async def test_lookups_are_limited_per_client_and_per_order_number(
         app=create_app(limited), base_url="http://testserver.local"
     ) as client:
         for i in range(3):
-            assert (await open_order(client, f"{7000 + i}", EMAIL)).status_code == 400
+            refused = await open_order(client, f"{7000 + i}", EMAIL)
+            assert refused.status_code == 400 and "retry-after" not in refused.headers
         blocked = await open_order(client, "1001", EMAIL)  # even the right pair, for now
         assert blocked.status_code == 429
         assert "Too many attempts" in text(blocked)
+        # When to come back: the seconds left in the current fixed window.
+        assert 1 <= int(blocked.headers["retry-after"]) <= LOOKUP_WINDOW
         host["value"] = "198.51.100.2"  # another client may still look its order up
         assert (await open_order(client, "1001", EMAIL)).status_code == 303
     # Another replica (a second app over the same store) and fresh clients each time: the
@@ -116,8 +120,18 @@ async def test_lookups_are_limited_per_client_and_per_order_number(
             host["value"] = f"203.0.113.{i}"
             assert (await open_order(client, "5555", f"guess{i}@example.com")).status_code == 400
         host["value"] = "203.0.113.99"
-        assert (await open_order(client, "5555", "guess@example.com")).status_code == 429
+        guess = await open_order(client, "5555", "guess@example.com")
+        assert guess.status_code == 429
+        assert 1 <= int(guess.headers["retry-after"]) <= LOOKUP_WINDOW
         assert (await open_order(client, "1001", EMAIL)).status_code == 303
+
+
+def test_retry_after_counts_down_to_the_end_of_the_window() -> None:
+    assert lookup_retry_after(now=120.0) == 60  # a window just began
+    assert lookup_retry_after(now=150.5) == 30  # rounded up: never early
+    assert lookup_retry_after(now=179.2) == 1
+    assert lookup_retry_after(now=179.999) == 1  # at least one second
+    assert lookup_retry_after(now=180.0) == 60
 
 
 async def test_a_session_sees_only_its_own_order(client, db) -> None:
