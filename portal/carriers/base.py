@@ -220,8 +220,20 @@ class Carrier(Protocol):
     """What the domain needs from a carrier. Methods are synchronous; background jobs call
     them from a worker thread."""
 
-    def buy_label(self, req: LabelRequest) -> Label:
-        """Buy (or make) a label for `req`; raises a `CarrierError` subclass on failure."""
+    def create_shipment(self, req: LabelRequest) -> str:
+        """Register the shipment for `req` with the carrier, buying nothing yet, and return
+        its id. The caller records the id durably *before* calling `buy_label` with it, so a
+        purchase interrupted by a crash can be resumed instead of repeated."""
+        ...
+
+    def buy_label(self, req: LabelRequest, shipment_id: str | None = None) -> Label:
+        """Buy (or make) a label for `req`; raises a `CarrierError` subclass on failure.
+
+        With `shipment_id` (from `create_shipment`, possibly by an earlier attempt that
+        died) the carrier first looks that shipment up: if it was already bought, its label
+        is returned without buying again; otherwise that same shipment is bought. Without
+        it, a shipment is created and bought in one go.
+        """
         ...
 
     def void_label(self, shipment_id: str) -> bool:

@@ -184,19 +184,48 @@ class EasyPostCarrier:
 
     # -- labels ---------------------------------------------------------------------------
 
-    def buy_label(self, req: LabelRequest) -> Label:
-        """Create the shipment, pick a rate, buy it and fetch the label as a PDF."""
-        params = self._shipment_params(req)
+    def create_shipment(self, req: LabelRequest) -> str:
+        """Create the EasyPost shipment (which quotes its rates) without buying postage."""
         try:
-            shipment = self._client.shipment.create(**params)
-            rate = self._choose_rate(shipment, req.preferred_carriers, req.preferred_services)
-            bought = self._client.shipment.buy(shipment.id, rate=rate)
+            shipment = self._client.shipment.create(**self._shipment_params(req))
+        except ep_errors.EasyPostError as exc:
+            raise map_easypost_error(exc) from exc
+        return str(shipment.id)
+
+    def buy_label(self, req: LabelRequest, shipment_id: str | None = None) -> Label:
+        """Pick a rate, buy it and fetch the label as a PDF.
+
+        Without `shipment_id` the shipment is created first. With it, the shipment is
+        retrieved: one that already has postage (an earlier attempt bought it, then died) is
+        reused as it is; otherwise that same shipment is bought. A shipment whose postage
+        was refunded cannot be reused, so a new one is created and bought.
+        """
+        rate: Any = None
+        try:
+            shipment = None
+            if shipment_id is not None:
+                shipment = self._client.shipment.retrieve(shipment_id)
+                if _refunded(shipment):
+                    log.warning("shipment %s was refunded; buying a new one", shipment_id)
+                    shipment, shipment_id = None, None
+            if shipment is None:
+                shipment = self._client.shipment.create(**self._shipment_params(req))
+            if _bought(shipment):
+                log.info("shipment %s was already bought; reusing its label", shipment.id)
+                bought = shipment
+            else:
+                rate = self._choose_rate(shipment, req.preferred_carriers, req.preferred_services)
+                bought = self._client.shipment.buy(shipment.id, rate=rate)
         except ep_errors.EasyPostError as exc:
             raise map_easypost_error(exc) from exc
 
         try:
             pdf, source_format = self._label_pdf(bought.get("postage_label"))
         except CarrierError as exc:
+            if shipment_id is not None and exc.retryable:
+                # The caller has this shipment's id on record: a retry finds it bought and
+                # fetches the label again, so keep the postage rather than void it.
+                raise
             # Postage is paid but we hold no label: refund it so a retried job can start over
             # cleanly instead of leaving a paid, unusable label behind.
             voided = self._compensate(bought.id, exc)
@@ -209,6 +238,8 @@ class EasyPostCarrier:
             ) from exc
 
         selected = bought.get("selected_rate") or rate
+        if not selected:
+            raise CarrierError(f"shipment {bought.id} has postage but no selected rate")
         currency = str(selected.get("currency") or "USD").upper()
         tracker = bought.get("tracker")
         return Label(
@@ -409,6 +440,15 @@ def tracking_update_from_tracker(tracker: Mapping[str, Any]) -> TrackingUpdate:
         events=tuple(events),
         est_delivery=_parse_time(tracker.get("est_delivery_date")),
     )
+
+
+def _bought(shipment: Any) -> bool:
+    """Whether postage was bought for this (retrieved) shipment."""
+    return bool(shipment.get("postage_label")) and bool(shipment.get("tracking_code"))
+
+
+def _refunded(shipment: Any) -> bool:
+    return str(shipment.get("refund_status") or "") in _REFUND_ACCEPTED
 
 
 def _location(loc: Any) -> str | None:

@@ -6,8 +6,9 @@ flow come alive in a demo.
 
 It keeps no state, so any web or worker replica can serve any call:
 
-* the tracking number is derived from the request's idempotency key (a retried job gets the
-  same number);
+* the tracking number and the shipment id are derived from the request's idempotency key (a
+  retried job gets the same ones, and a shipment id from `create_shipment` is recognised by
+  `buy_label` without any lookup table);
 * the label's creation time travels inside the tracker id (``sbxtrk_<tracking>_<epoch>``),
   so `track()` needs the `Label.tracker_id` to simulate progress: pre_transit at creation,
   then in_transit, out_for_delivery and delivered one `pace` apart;
@@ -41,7 +42,7 @@ from portal.carriers.base import (
     header_value,
 )
 
-__all__ = ["SandboxCarrier", "sandbox_tracking_code"]
+__all__ = ["SandboxCarrier", "sandbox_shipment_id", "sandbox_tracking_code"]
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 _SIGNATURE_PREFIX = "hmac-sha256-hex="
@@ -67,6 +68,12 @@ def sandbox_tracking_code(idempotency_key: str) -> str:
     """`SBX` + 16 digits derived from the idempotency key: stable across retries."""
     digest = hashlib.sha256(f"sandbox-tracking:{idempotency_key}".encode()).digest()
     return f"SBX{int.from_bytes(digest[:8], 'big') % 10**16:016d}"
+
+
+def sandbox_shipment_id(idempotency_key: str) -> str:
+    """``sbxshp_`` + 24 hex digits derived from the idempotency key: stable across retries."""
+    digest = hashlib.sha256(f"sandbox-shipment:{idempotency_key}".encode()).hexdigest()
+    return f"sbxshp_{digest[:24]}"
 
 
 _LABEL_TEMPLATE = """<!doctype html>
@@ -166,8 +173,39 @@ class SandboxCarrier:
 
     # -- labels ---------------------------------------------------------------------------
 
-    def buy_label(self, req: LabelRequest) -> Label:
-        """Render a real 4x6 sandbox label PDF; no money changes hands."""
+    def create_shipment(self, req: LabelRequest) -> str:
+        """Check the addresses and name the shipment; its id is derived from the request's
+        idempotency key, so the sandbox can recognise it again without keeping state."""
+        self._check_addresses(req)
+        return sandbox_shipment_id(req.idempotency_key)
+
+    def buy_label(self, req: LabelRequest, shipment_id: str | None = None) -> Label:
+        """Render a real 4x6 sandbox label PDF; no money changes hands.
+
+        `shipment_id` must be the one `create_shipment` named for this request. Buying it
+        again (a retried job) gives the same shipment id and tracking number, just as
+        looking up an already bought shipment would."""
+        self._check_addresses(req)
+        expected = sandbox_shipment_id(req.idempotency_key)
+        if shipment_id is not None and shipment_id != expected:
+            raise CarrierError(f"sandbox shipment {shipment_id} is not the one for {req.reference}")
+        created = ensure_utc(self._now())
+        tracking_code = sandbox_tracking_code(req.idempotency_key)
+        pdf = self.render_label(req, tracking_code, created)
+        return Label(
+            carrier=self.carrier_name,
+            service=self.service_name,
+            tracking_code=tracking_code,
+            shipment_id=expected,
+            tracker_id=f"sbxtrk_{tracking_code}_{int(created.timestamp())}",
+            rate_amount=self.rate_amount,
+            currency=self.currency,
+            label_pdf=pdf,
+            label_format="PDF",
+        )
+
+    @staticmethod
+    def _check_addresses(req: LabelRequest) -> None:
         for role, address in (("from", req.from_address), ("to", req.to_address)):
             missing = [f for f in ("name", "street1", "city", "zip") if not getattr(address, f)]
             if missing:
@@ -179,21 +217,6 @@ class SandboxCarrier:
                     f"{role} address postal code {address.zip!r} does not exist",
                     code="ADDRESS.VERIFY.FAILURE",
                 )
-        created = ensure_utc(self._now())
-        tracking_code = sandbox_tracking_code(req.idempotency_key)
-        digest = hashlib.sha256(f"sandbox-shipment:{req.idempotency_key}".encode()).hexdigest()
-        pdf = self.render_label(req, tracking_code, created)
-        return Label(
-            carrier=self.carrier_name,
-            service=self.service_name,
-            tracking_code=tracking_code,
-            shipment_id=f"sbxshp_{digest[:24]}",
-            tracker_id=f"sbxtrk_{tracking_code}_{int(created.timestamp())}",
-            rate_amount=self.rate_amount,
-            currency=self.currency,
-            label_pdf=pdf,
-            label_format="PDF",
-        )
 
     def render_label(self, req: LabelRequest, tracking_code: str, created: datetime) -> bytes:
         """The label PDF itself; public so previews can be made without 'buying'."""

@@ -82,13 +82,19 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
 
     Address or rate problems end in a clear ``label_state`` on the return; timeouts and
     carrier outages are retried by the outbox.
+
+    The purchase is resumable: the carrier shipment is created and its id committed on the
+    return *before* postage is bought, and a retry (the worker died, or recording the label
+    failed, after the carrier sold it) hands that id back to the carrier, which reuses the
+    shipment's label if it was bought instead of buying a second one.
     """
-    from portal.carriers.base import CarrierError
+    from portal.carriers.base import AddressInvalid, CarrierError, NoRates
     from portal.returns.shipping import (
         label_request,
         load_shipment,
         record_label,
         record_label_failure,
+        record_shipment,
     )
 
     async with ctx.db.session() as session:
@@ -108,11 +114,25 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
             effective.fallback_parcel,
         )
         rma = shipment.ret.rma
+        shipment_id = shipment.ret.shipment_id
+    buying = False
     try:
-        label = await asyncio.to_thread(ctx.carrier.buy_label, request)
+        if shipment_id is None:
+            created = await asyncio.to_thread(ctx.carrier.create_shipment, request)
+            async with ctx.db.session() as session:
+                shipment_id = await record_shipment(session, return_id, created)
+            if shipment_id is None:
+                return  # closed meanwhile; an unbought shipment costs nothing
+        buying = True
+        label = await asyncio.to_thread(ctx.carrier.buy_label, request, shipment_id)
     except CarrierError as exc:
+        # No rates or a refused address for the recorded shipment: nothing was bought, so
+        # forget it and let a retry (after the address is fixed) start a new one.
+        forget = buying and isinstance(exc, NoRates | AddressInvalid)
         async with ctx.db.session() as session:
-            await record_label_failure(session, return_id, str(exc), bool(exc.retryable))
+            await record_label_failure(
+                session, return_id, str(exc), bool(exc.retryable), forget_shipment=forget
+            )
         if exc.retryable:
             raise
         return

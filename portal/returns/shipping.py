@@ -259,15 +259,58 @@ async def record_label(
     return True
 
 
+async def record_shipment(session: AsyncSession, return_id: int, shipment_id: str) -> str | None:
+    """Keep the id of the carrier shipment about to be bought, before buying it.
+
+    Committed on its own, so a job that dies after the carrier sold the postage but before
+    `record_label` committed finds the shipment on its retry and resumes that purchase
+    rather than buying a second label. Returns the shipment id to buy: one recorded earlier
+    (a concurrent or earlier attempt) wins; None when the return no longer wants a label.
+    """
+    ret = await session.get(Return, return_id, with_for_update=True)
+    if ret is None or ret.status != "approved" or ret.label_state == "ready":
+        await session.rollback()
+        return None
+    if ret.shipment_id:
+        kept = ret.shipment_id
+        await session.rollback()
+        return kept
+    ret.shipment_id = shipment_id
+    ret.label_state = "pending"
+    session.add(ret)
+    await record(
+        session,
+        "system",
+        "return",
+        ret.id,
+        "label_shipment_created",
+        data={"shipment": shipment_id},
+    )
+    await session.commit()
+    return shipment_id
+
+
 async def record_label_failure(
-    session: AsyncSession, return_id: int, message: str, retryable: bool
+    session: AsyncSession,
+    return_id: int,
+    message: str,
+    retryable: bool,
+    *,
+    forget_shipment: bool = False,
 ) -> None:
-    """Show the failure on the return; a retryable one stays pending for the next try."""
+    """Show the failure on the return; a retryable one stays pending for the next try.
+
+    ``forget_shipment``: the carrier refused to sell postage for the recorded shipment
+    (no rates, bad address), so nothing was bought and a retry (say, after staff fixed the
+    address) must create a new shipment instead of resuming that one.
+    """
     ret = await session.get(Return, return_id, with_for_update=True)
     if ret is None or ret.label_state == "ready":
         return
     ret.label_state = "pending" if retryable else "failed"
     ret.label_error = message[:1000]
+    if forget_shipment:
+        ret.shipment_id = None
     session.add(ret)
     await record(
         session,

@@ -39,9 +39,9 @@ class RecordingCarrier(SandboxCarrier):
         super().__init__(pace=timedelta(minutes=5))
         self.requests: list = []
 
-    def buy_label(self, req):  # type: ignore[no-untyped-def]
+    def buy_label(self, req, shipment_id=None):  # type: ignore[no-untyped-def]
         self.requests.append(req)
-        return super().buy_label(req)
+        return super().buy_label(req, shipment_id)
 
 
 @pytest.fixture

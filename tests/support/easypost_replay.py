@@ -18,6 +18,11 @@ equals the received one wins, otherwise the earliest unused one (call order). A 
 recordings are all used replays its last recording again (polling is idempotent); other
 methods answer 404 `REPLAY.NO_MATCH`. `inject()` queues one-off answers (errors, delays)
 that take precedence over the recordings.
+
+A `GET /v2/shipments/<id>` with no recording of its own is answered with the shipment as
+the most recent recorded response this server *served* for it left it (its create, then
+its buy): a retrieve after a replayed buy sees the bought shipment, exactly as recorded,
+and a shipment never served is a 404 like any other unrecorded request.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ class ReplayServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._injections: list[_Injection] = []
+        self._served_shipments: dict[str, Interaction] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.load(*self.cassettes)
@@ -260,6 +266,10 @@ class ReplayServer:
                 chosen.used = True
             elif candidates and request.method == "GET":
                 chosen = candidates[-1]
+            elif request.method == "GET" and request.path in self._served_shipments:
+                latest = self._served_shipments[request.path]
+                request.matched = f"{latest.source} (shipment as last served)"
+                return 200, latest.content_type, latest.response_body, 0.0
             if chosen is None:
                 error = {
                     "error": {
@@ -270,7 +280,19 @@ class ReplayServer:
                 }
                 return 404, "application/json", json.dumps(error), 0.0
             request.matched = chosen.source
+            self._remember_shipment(chosen)
             return chosen.status, chosen.content_type, chosen.response_body, 0.0
+
+    def _remember_shipment(self, served: Interaction) -> None:
+        """Note a successfully served Shipment, so a later retrieve can return its state."""
+        if not 200 <= served.status < 300:
+            return
+        try:
+            body = served.json()
+        except ValueError:
+            return
+        if isinstance(body, dict) and body.get("object") == "Shipment" and body.get("id"):
+            self._served_shipments[f"/v2/shipments/{body['id']}"] = served
 
 
 def _make_handler(replay: ReplayServer) -> type[BaseHTTPRequestHandler]:
