@@ -8,6 +8,7 @@ and queue its payment once. Each function commits its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,9 +284,28 @@ async def _approve_chunk(
     return done, errors
 
 
-async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason: str) -> Refund:
-    """Refuse a refund that waits for approval; the reason is kept and shown."""
+SHOPPER_MESSAGE_LIMIT = 1000
+
+
+async def reject(
+    session: AsyncSession,
+    refund_id: int,
+    user: StaffUser,
+    reason: str,
+    *,
+    shopper_message: str = "",
+    signer: Any = None,
+) -> Refund:
+    """Refuse a refund that waits for approval; the reason is kept and shown to staff.
+
+    In the same transaction the return is closed when nothing else is left to wait for
+    (``inspected → completed``, or ``approved → completed`` for a keep-every-item return),
+    and, given a ``signer``, the shopper is told by the ``return_refund_declined`` e-mail.
+    The internal ``reason`` never reaches the shopper: ``shopper_message`` does, or a
+    standard sentence pointing to the store's support address.
+    """
     reason = reason.strip()
+    shopper_message = shopper_message.strip()[:SHOPPER_MESSAGE_LIMIT]
     if not reason:
         raise RefundDecisionError("Say why the refund is rejected.")
     try:
@@ -307,12 +327,98 @@ async def reject(session: AsyncSession, refund_id: int, user: StaffUser, reason:
             from_state="pending_approval",
             to_state="rejected",
             reason=reason,
+            data={"shopper_message": shopper_message},
         )
+        await _after_rejection(session, refund, actor_of(user), shopper_message, signer)
         await session.commit()
         return refund
     except BaseException:
         await session.rollback()
         raise
+
+
+async def _after_rejection(
+    session: AsyncSession, refund: Refund, actor: str, shopper_message: str, signer: Any
+) -> None:
+    """Close the return when no other refund is left in flight (mirrors a paid refund in
+    ``portal.money.payouts``) and tell the shopper the refund was declined."""
+    from portal.models.orders import Order
+    from portal.models.returns import Return
+    from portal.money.payouts import IN_FLIGHT
+    from portal.returns.notify import notify_shopper
+    from portal.returns.states import TransitionError, keeps_everything, transition
+
+    ret = await session.get(Return, refund.return_id)
+    if ret is None:
+        return
+    waiting = (
+        await session.exec(
+            select(Refund.id).where(
+                Refund.return_id == ret.id,
+                Refund.id != refund.id,
+                Refund.status.in_(IN_FLIGHT),  # type: ignore[attr-defined]
+            )
+        )
+    ).first()
+    if waiting is None and (
+        ret.status == "inspected"
+        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
+    ):
+        # should the return have moved on meanwhile, the refund stays rejected all the same
+        with contextlib.suppress(TransitionError):
+            await transition(
+                session,
+                ret,
+                "completed",
+                actor,
+                reason="Refund declined by finance",
+                data={"refund_id": refund.id},
+            )
+    order = await session.get(Order, ret.order_id)
+    if signer is not None and order is not None:
+        await notify_shopper(
+            session,
+            ret,
+            order,
+            "refund_declined",
+            signer,
+            extra={
+                "shopper_message": shopper_message,
+                "declined_amount": refund.amount,
+                "completed": ret.status == "completed",
+            },
+        )
+
+
+async def bulk_reject(
+    session: AsyncSession,
+    refund_ids: list[int],
+    user: StaffUser,
+    reason: str,
+    *,
+    shopper_message: str = "",
+    signer: Any = None,
+) -> tuple[list[int], dict[int, str]]:
+    """Reject many refunds with one reason (and one message to the shopper), each in its
+    own transaction exactly as ``reject``; report what worked and what did not."""
+    if not reason.strip():
+        raise RefundDecisionError("Say why the refunds are rejected.")
+    done: list[int] = []
+    errors: dict[int, str] = {}
+    for refund_id in dict.fromkeys(refund_ids):
+        try:
+            await reject(
+                session,
+                refund_id,
+                user,
+                reason,
+                shopper_message=shopper_message,
+                signer=signer,
+            )
+            done.append(refund_id)
+        except (RefundDecisionError, LookupError) as exc:
+            errors[refund_id] = str(exc)
+    return done, errors
 
 
 async def mark_paid(

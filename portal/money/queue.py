@@ -204,6 +204,14 @@ async def refund_detail(session: AsyncSession, refund_id: int) -> dict[str, Any]
         "approvers": list(approvers),
         "history": list(history),
         "events": list(events),
+        "shopper_message": next(
+            (
+                str((e.data or {}).get("shopper_message") or "")
+                for e in reversed(events)
+                if e.action == "rejected"
+            ),
+            "",
+        ),
         "paid": await paid_for_lines(session, ret.id),  # type: ignore[arg-type,union-attr]
         "refundable": await refundable(session, ret.id, excluding=refund.id),  # type: ignore[arg-type,union-attr]
         "overdue": is_overdue(refund, utcnow()),

@@ -18,11 +18,13 @@ from portal.notify.mailer import Email
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
+@lru_cache(maxsize=2)
+def _environment(html: bool = True) -> Environment:
+    """Templates for the HTML part escape what they insert; the subject and plain-text parts
+    are not HTML, so there a shopper called O'Brien stays O'Brien."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html"]),
+        autoescape=select_autoescape(["html"]) if html else False,
         undefined=StrictUndefined,
     )
     env.filters["money"] = lambda amount, currency="USD": format_money(int(amount), currency)
@@ -32,9 +34,8 @@ def _environment() -> Environment:
 def render_email(
     name: str, to: str, context: dict[str, Any], return_id: int | None = None
 ) -> Email:
-    template = _environment().get_template(f"email/{name}.html")
-
     def part(which: str) -> str:
+        template = _environment(html=which == "html").get_template(f"email/{name}.html")
         return template.render({**context, "part": which}).strip()
 
     return Email(

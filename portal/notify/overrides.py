@@ -146,6 +146,10 @@ VARIABLES: dict[str, str] = {
     "credit_reversed": "Store credit taken back off the code, in minor units (usually 0)",
     "credit_uncollectable": "Store credit no longer due that was already spent, in minor units",
     "completed": "True when nothing more is waited for",
+    "shopper_message": "Finance's message to the shopper about a declined refund (may be "
+    "empty: then point them to store.support_email)",
+    "declined_amount": "The declined refund in minor units; "
+    "{{ declined_amount | money(currency) }}",
     "lines": "The inspected items: line.title, line.accepted, line.received, line.requested, "
     "line.refund, line.credit, line.exchange, line.exchange_for, line.reason",
     "store": "Your store: store.name, store.support_email, store.brand_color, "
@@ -250,6 +254,18 @@ CATALOGUE: dict[str, EmailSpec] = {
             "Refund issued",
             "Sent when the payment provider has issued the refund.",
             status="completed",
+        ),
+        _spec(
+            "return_refund_declined",
+            "Refund declined",
+            "Sent when finance declines a refund, with the message written for the shopper "
+            "(finance's internal reason is never sent); the return closes when nothing else "
+            "is pending.",
+            status="completed",
+            shopper_message="The tee came back with a stain, so we can't refund it; "
+            "we have sent it back to you.",
+            declined_amount=4000,
+            completed=True,
         ),
         _spec(
             "return_expired",

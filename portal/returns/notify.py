@@ -31,6 +31,7 @@ EVENTS = (
     "expired",
     "reminder",
     "refunded",
+    "refund_declined",
 )
 """Each has a ``templates/email/return_<event>.html``. Besides the ones sent from here,
 ``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``

@@ -26,6 +26,7 @@ from portal.money.approvals import (
     approvals_needed,
     approve,
     bulk_approve,
+    bulk_reject,
     mark_paid,
     reject,
     retry_failed,
@@ -117,14 +118,25 @@ async def approve_one(
 async def reject_one(
     refund_id: FromPath[int],
     data: FormData,
+    request: Request[Any, Any, Any],
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
     try:
-        await reject(db_session, refund_id, staff_user, str(data.get("reason", "")))
+        await reject(
+            db_session,
+            refund_id,
+            staff_user,
+            str(data.get("reason", "")),
+            shopper_message=str(data.get("shopper_message", "")),
+            signer=_signer(request),
+        )
     except DECISION_ERRORS as exc:
         return _back(f"/finance/refunds/{refund_id}", error=str(exc))
-    return _back(f"/finance/refunds/{refund_id}", done=f"Refund {refund_id} rejected")
+    _wake(request)
+    return _back(
+        f"/finance/refunds/{refund_id}", done=f"Refund {refund_id} rejected; the shopper is told"
+    )
 
 
 @post("/refunds/{refund_id:int}/paid", name="finance.paid", status_code=303)
@@ -176,6 +188,30 @@ async def bulk_approve_form(
         message += f", {waiting} waiting for a second approver"
     error = "; ".join(f"{rid}: {msg}" for rid, msg in errors.items())
     return _back("/finance/", done=message, error=error[:1500])
+
+
+@post("/refunds/bulk-reject", name="finance.bulk_reject", status_code=303)
+async def bulk_reject_form(
+    request: Request[Any, Any, Any], staff_user: NamedDependency[StaffUser], db_session: DbSession
+) -> Redirect:
+    form = await request.form()
+    ids = [int(v) for v in form.getall("refund_id", []) if str(v).isdigit()]
+    if not ids:
+        return _back("/finance/", error="Tick at least one refund to reject.")
+    try:
+        done, errors = await bulk_reject(
+            db_session,
+            ids,
+            staff_user,
+            str(form.get("reason") or ""),
+            shopper_message=str(form.get("shopper_message") or ""),
+            signer=_signer(request),
+        )
+    except RefundDecisionError as exc:
+        return _back("/finance/", error=str(exc))
+    _wake(request)
+    error = "; ".join(f"{rid}: {msg}" for rid, msg in errors.items())
+    return _back("/finance/", done=f"{len(done)} rejected", error=error[:1500])
 
 
 @get("/reports", name="finance.reports")
@@ -284,6 +320,10 @@ async def credit_expire(
     return _back("/finance/store-credit", done=done)
 
 
+def _signer(request: Request[Any, Any, Any]) -> LinkSigner:
+    return LinkSigner(request.app.state.settings.ensure_secret_key())
+
+
 def _wake(request: Request[Any, Any, Any]) -> None:
     runner = request.app.state.runner
     if runner is not None:
@@ -300,6 +340,7 @@ finance_router = Router(
         mark_one_paid,
         retry_one,
         bulk_approve_form,
+        bulk_reject_form,
         reports_page,
         reconciliation_page,
         credit_page,

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.models.audit import AuditEvent
 from portal.models.catalog import Variant
 from portal.models.money import Refund
 from portal.models.orders import Order, OrderLine
@@ -74,8 +75,11 @@ class Step:
     failed: bool = False
 
 
-def timeline(ret: Return, lines: list[dict[str, Any]]) -> list[Step]:
-    """Where the return is, from request to resolution, as the shopper thinks of it."""
+def timeline(
+    ret: Return, lines: list[dict[str, Any]], *, refund_declined: bool = False
+) -> list[Step]:
+    """Where the return is, from request to resolution, as the shopper thinks of it
+    (``refund_declined``: finance declined the refund, so it ends "Closed", not "Refunded")."""
     keep_all = bool(lines) and all(item["keep_item"] for item in lines)
     resolutions = {item["line"].resolution for item in lines}
     if resolutions == {"exchange"}:
@@ -83,7 +87,7 @@ def timeline(ret: Return, lines: list[dict[str, Any]]) -> list[Step]:
     elif resolutions == {"store_credit"}:
         final = "Credited"
     elif resolutions == {"refund"}:
-        final = "Refunded"
+        final = "Closed" if refund_declined else "Refunded"
     else:
         final = "Resolved"
     order = [
@@ -154,18 +158,37 @@ class Expectation:
     text: str
 
 
-def _refund_sentence(refund: Refund) -> str:
-    """The same dates finance works to, in the shopper's words."""
+def _refund_sentence(refund: Refund, shopper_message: str = "") -> str:
+    """The same dates finance works to, in the shopper's words (never finance's internal
+    rejection reason: only the message finance wrote for the shopper)."""
     amount = format_money(refund.amount, refund.currency)
     if refund.status == "succeeded":
         when = nice_date(refund.completed_at) if refund.completed_at else "recently"
         return f"Your refund of {amount} was paid on {when}."
     if refund.status == "rejected":
-        return (
-            f"Your refund of {amount} was declined: {refund.rejection_reason or 'see our e-mail'}."
+        return f"Your refund of {amount} was declined. " + (
+            shopper_message or "We have e-mailed you about it; please contact us with questions."
         )
     due = f" by {nice_date(refund.due_at)}" if refund.due_at else ""
     return f"Your refund of {amount} goes back to your original payment{due}."
+
+
+async def shopper_messages(session: AsyncSession, refund_ids: list[int]) -> dict[int, str]:
+    """What finance wrote to the shopper when rejecting each refund (kept on the audit event)."""
+    if not refund_ids:
+        return {}
+    rows = (
+        await session.exec(
+            select(AuditEvent.entity_id, AuditEvent.data)
+            .where(
+                AuditEvent.entity_type == "refund",
+                AuditEvent.entity_id.in_(refund_ids),  # type: ignore[attr-defined]
+                AuditEvent.action == "rejected",
+            )
+            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+        )
+    ).all()
+    return {rid: str((data or {}).get("shopper_message") or "") for rid, data in rows}
 
 
 async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
@@ -194,8 +217,12 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
         resolutions = {item["line"].resolution for item in lines}
         days = timelines.refund_within_days_of_receipt
         if refunds:
+            messages = await shopper_messages(
+                session,
+                [r.id for r in refunds if r.status == "rejected"],  # type: ignore[misc]
+            )
             for refund in refunds:
-                expectations.append(_refund_sentence(refund))
+                expectations.append(_refund_sentence(refund, messages.get(refund.id, "")))  # type: ignore[arg-type]
         elif "refund" in resolutions and ret.refund_total:
             when = (
                 f"by {nice_date(ret.received_at + timedelta(days=days))}"
@@ -232,7 +259,12 @@ async def status_context(session: AsyncSession, ret: Return) -> dict[str, Any]:
         "ret": ret,
         "order": order,
         "lines": lines,
-        "steps": timeline(ret, lines),
+        "steps": timeline(
+            ret,
+            lines,
+            refund_declined=any(r.status == "rejected" for r in refunds)
+            and not any(r.status == "succeeded" for r in refunds),
+        ),
         "status_label": STATUS_LABELS.get(ret.status, ret.status),
         "expectations": expectations,
         "warehouse": warehouse,

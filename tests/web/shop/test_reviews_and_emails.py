@@ -144,7 +144,7 @@ async def test_rejection_email_explains_why() -> None:
         {
             "rma": "RMA-AAAAA-BBBBB",
             "order_number": "1001",
-            "name": "Sam",
+            "name": "Sam O'Brien",
             "link": "/link/x",
             "status": "rejected",
             "items": [],
@@ -155,7 +155,7 @@ async def test_rejection_email_explains_why() -> None:
             "require_review": True,
             "ships_back": True,
             "ship_by": "",
-            "reason": "Worn item",
+            "reason": "Worn item <b>& tags removed</b>",
             "store": {
                 "name": "S",
                 "logo_url": None,
@@ -165,7 +165,11 @@ async def test_rejection_email_explains_why() -> None:
             "base_url": "https://shop.example",
         },
     )
-    assert "Why: Worn item" in email.text and "Worn item" in email.html
+    # Plain text is not HTML: nothing escaped there; the HTML part escapes what it inserts.
+    assert "Why: Worn item <b>& tags removed</b>" in email.text
+    assert "Sam O'Brien" in email.text and "&#39;" not in email.text + email.subject
+    assert "Worn item &lt;b&gt;&amp; tags removed&lt;/b&gt;" in email.html
+    assert "<b>&" not in email.html
 
 
 async def test_label_ready_and_expired_emails_render_from_a_real_return(client, db) -> None:
