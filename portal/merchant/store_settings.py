@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 import uuid
@@ -35,7 +34,7 @@ from portal.audit import record
 from portal.models.base import utcnow
 from portal.models.merchant import StoreSettings
 from portal.models.outbox import Media
-from portal.returns.photos import sniff_image
+from portal.returns.photos import save_media, sniff_image
 from portal.returns.shipping import DEFAULT_PARCELS, FALLBACK_PARCEL
 from portal.settings import Settings
 
@@ -351,22 +350,7 @@ async def _store_logo(
 ) -> Media:
     digest = hashlib.sha256(data).hexdigest()
     relative = Path("brand") / f"{digest[:16]}-{uuid.uuid4().hex[:8]}.{LOGO_TYPES[content_type]}"
-    target = media_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".part")
-    temporary.write_bytes(data)
-    os.replace(temporary, target)
-    media = Media(
-        order_id=None,
-        content_type=content_type,
-        size_bytes=len(data),
-        sha256=digest,
-        path=relative.as_posix(),
-        uploaded_by=actor[:120],
-    )
-    session.add(media)
-    await session.flush()
-    return media
+    return await save_media(session, media_dir, relative, data, content_type, None, actor)
 
 
 async def current_logo(session: AsyncSession) -> Media | None:

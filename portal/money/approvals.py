@@ -8,7 +8,6 @@ and queue its payment once. Each function commits its own transaction.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,36 +343,13 @@ async def _after_rejection(
     ``portal.money.payouts``) and tell the shopper the refund was declined."""
     from portal.models.orders import Order
     from portal.models.returns import Return
-    from portal.money.payouts import IN_FLIGHT
+    from portal.money.payouts import complete_if_settled
     from portal.returns.notify import notify_shopper
-    from portal.returns.states import TransitionError, keeps_everything, transition
 
     ret = await session.get(Return, refund.return_id)
     if ret is None:
         return
-    waiting = (
-        await session.exec(
-            select(Refund.id).where(
-                Refund.return_id == ret.id,
-                Refund.id != refund.id,
-                Refund.status.in_(IN_FLIGHT),  # type: ignore[attr-defined]
-            )
-        )
-    ).first()
-    if waiting is None and (
-        ret.status == "inspected"
-        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
-    ):
-        # should the return have moved on meanwhile, the refund stays rejected all the same
-        with contextlib.suppress(TransitionError):
-            await transition(
-                session,
-                ret,
-                "completed",
-                actor,
-                reason="Refund declined by finance",
-                data={"refund_id": refund.id},
-            )
+    await complete_if_settled(session, ret, refund, actor, "Refund declined by finance")
     order = await session.get(Order, ret.order_id)
     if signer is not None and order is not None:
         await notify_shopper(

@@ -83,16 +83,14 @@ async def settle(
     return True
 
 
-async def _after_success(session: AsyncSession, refund: Refund, actor: str, signer: Any) -> None:
-    """Tell the shopper; complete an inspected return whose refunds are all paid, or an
-    approved one whose every item the shopper keeps (settled at approval, no inspection)."""
-    from portal.returns.notify import notify_shopper
+async def complete_if_settled(
+    session: AsyncSession, ret: Return, refund: Refund, actor: str, reason: str
+) -> bool:
+    """Complete ``ret`` once ``refund`` is decided (paid or declined) and no other refund is
+    left in flight: an inspected return, or an approved one whose every item the shopper
+    keeps (settled at approval, no inspection). False when the return stays open."""
     from portal.returns.states import TransitionError, keeps_everything, transition
-    from portal.webhooks import emit
 
-    ret = await session.get(Return, refund.return_id)
-    if ret is None:
-        return
     waiting = (
         await session.exec(
             select(Refund.id).where(
@@ -102,6 +100,29 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
             )
         )
     ).first()
+    if waiting is not None or not (
+        ret.status == "inspected"
+        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
+    ):
+        return False
+    try:
+        await transition(
+            session, ret, "completed", actor, reason=reason, data={"refund_id": refund.id}
+        )
+    except TransitionError:  # the return moved on meanwhile; the refund's outcome stands
+        logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
+        return False
+    return True
+
+
+async def _after_success(session: AsyncSession, refund: Refund, actor: str, signer: Any) -> None:
+    """Tell the shopper, and complete the return when nothing else is left to pay."""
+    from portal.returns.notify import notify_shopper
+    from portal.webhooks import emit
+
+    ret = await session.get(Return, refund.return_id)
+    if ret is None:
+        return
     order = await session.get(Order, ret.order_id)
     if signer is not None and order is not None:
         await notify_shopper(session, ret, order, "refunded", signer)
@@ -120,16 +141,9 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
         },
         key=f"refund.succeeded:{refund.id}",
     )
-    if waiting is None and (
-        ret.status == "inspected"
-        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
-    ):
-        try:
-            await transition(session, ret, "completed", actor, reason="Refund paid")
-            if signer is not None and order is not None:
-                await notify_shopper(session, ret, order, "completed", signer)
-        except TransitionError:
-            logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
+    completed = await complete_if_settled(session, ret, refund, actor, "Refund paid")
+    if completed and signer is not None and order is not None:
+        await notify_shopper(session, ret, order, "completed", signer)
 
 
 class RefundInFlight(PaymentsError):

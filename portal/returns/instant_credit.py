@@ -44,15 +44,36 @@ async def issue_on_approval(
     terms = policy.policy.store_credit
     if terms.issue != "instant" or ret.store_credit_total <= 0:
         return None
+    return await issue_return_credit(
+        session,
+        ret,
+        ret.store_credit_total,
+        expires_days=terms.expires_days,
+        actor=actor,
+        reason="Issued at approval: the policy issues store credit instantly.",
+    )
+
+
+async def issue_return_credit(
+    session: AsyncSession,
+    ret: Return,
+    amount: int,
+    *,
+    expires_days: int | None,
+    actor: str,
+    reason: str,
+) -> StoreCreditCode:
+    """Issue ``amount`` of the return's credit at approval on its ledger key, with the
+    audit event saying why (caller's transaction)."""
     order = await session.get(Order, ret.order_id)
     code = await issue_credit(
         session,
         currency=ret.currency,
-        amount=ret.store_credit_total,
+        amount=amount,
         customer_id=order.customer_id if order else None,
         return_id=ret.id,
         actor=actor,
-        expires_days=terms.expires_days,
+        expires_days=expires_days,
         key=credit_key(ret),
     )
     await record(
@@ -61,8 +82,8 @@ async def issue_on_approval(
         "return",
         ret.id,
         "store_credit_issued",
-        reason="Issued at approval: the policy issues store credit instantly.",
-        data={"code_id": code.id, "amount": ret.store_credit_total, "when": "approval"},
+        reason=reason,
+        data={"code_id": code.id, "amount": amount, "when": "approval"},
     )
     return code
 

@@ -68,13 +68,17 @@ def check_photo(data: bytes) -> str:
     return content_type
 
 
-async def store_photo(
-    session: AsyncSession, media_dir: Path, order_id: int, data: bytes, actor: str = "shopper"
+async def save_media(
+    session: AsyncSession,
+    media_dir: Path,
+    relative: Path,
+    data: bytes,
+    content_type: str,
+    order_id: int | None,
+    actor: str,
 ) -> Media:
-    """Check, write and record one photo for ``order_id``; commits (the file is on disk)."""
-    content_type = check_photo(data)
-    digest = hashlib.sha256(data).hexdigest()
-    relative = Path("photos") / digest[:2] / f"{uuid.uuid4().hex}.{_EXTENSIONS[content_type]}"
+    """Write ``data`` under ``media_dir/relative`` atomically and add its ``Media`` row
+    (flushed, not committed)."""
     target = media_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".part")
@@ -84,12 +88,23 @@ async def store_photo(
         order_id=order_id,
         content_type=content_type,
         size_bytes=len(data),
-        sha256=digest,
+        sha256=hashlib.sha256(data).hexdigest(),
         path=relative.as_posix(),
-        uploaded_by=actor,
+        uploaded_by=actor[:120],
     )
     session.add(media)
     await session.flush()
+    return media
+
+
+async def store_photo(
+    session: AsyncSession, media_dir: Path, order_id: int, data: bytes, actor: str = "shopper"
+) -> Media:
+    """Check, write and record one photo for ``order_id``; commits (the file is on disk)."""
+    content_type = check_photo(data)
+    digest = hashlib.sha256(data).hexdigest()
+    relative = Path("photos") / digest[:2] / f"{uuid.uuid4().hex}.{_EXTENSIONS[content_type]}"
+    media = await save_media(session, media_dir, relative, data, content_type, order_id, actor)
     await record(
         session,
         actor,

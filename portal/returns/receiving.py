@@ -672,7 +672,7 @@ async def finish_inspection(
             credit_sum += out.credit
             exchange = exchanges.get(line.id)  # type: ignore[arg-type]
             if exchange is not None and exchange.status == "reserved":
-                out.exchange = await _settle_exchange(session, exchange, accepted, received)
+                out.exchange = await settle_exchange(session, exchange, accepted, received)
             if not keep and line.disposition == "restock" and received > 0:
                 await session.exec(  # type: ignore[call-overload]
                     sa.update(Variant)
@@ -785,7 +785,7 @@ async def finish_inspection(
         raise
 
 
-async def _settle_exchange(
+async def settle_exchange(
     session: AsyncSession, exchange: Exchange, accepted: bool, received: int
 ) -> str:
     """Release an accepted exchange for the units that arrived; free the rest of its stock."""

@@ -27,10 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from portal.audit import record
 from portal.models.orders import Order
 from portal.models.returns import Exchange, Return, ReturnLine
-from portal.money.credit import issue_credit
 from portal.money.refunds import request_refund
 from portal.returns.context import PolicyRef
-from portal.returns.instant_credit import credit_key, issued_code
+from portal.returns.instant_credit import issue_return_credit, issued_code
 from portal.returns.states import transition
 from portal.webhooks import emit_return_event
 
@@ -54,7 +53,7 @@ async def settle_kept_return(
 ) -> Settlement:
     """Pay out an approved return whose every line the shopper keeps (caller's
     transaction, no commit). Run once, right after ``requested → approved``."""
-    from portal.returns.receiving import _settle_exchange
+    from portal.returns.receiving import settle_exchange
 
     terms = policy.policy
     lines = (
@@ -70,27 +69,15 @@ async def settle_kept_return(
     if result.credit_amount > 0:
         code, _ = await issued_code(session, ret)
         if code is None:
-            order = await session.get(Order, ret.order_id)
-            code = await issue_credit(
+            code = await issue_return_credit(
                 session,
-                currency=ret.currency,
-                amount=result.credit_amount,
-                customer_id=order.customer_id if order else None,
-                return_id=ret.id,
-                actor=actor,
+                ret,
+                result.credit_amount,
                 expires_days=terms.store_credit.expires_days,
-                key=credit_key(ret),
+                actor=actor,
+                reason="Issued at approval: the shopper keeps every item.",
             )
             result.credit_issued_now = True
-            await record(
-                session,
-                actor,
-                "return",
-                ret.id,
-                "store_credit_issued",
-                reason="Issued at approval: the shopper keeps every item.",
-                data={"code_id": code.id, "amount": result.credit_amount, "when": "approval"},
-            )
         result.credit_code = code.code
 
     exchanges = (
@@ -104,7 +91,7 @@ async def settle_kept_return(
     by_line = {line.id: line for line in lines}
     for exchange in exchanges:
         quantity = by_line[exchange.return_line_id].quantity
-        if await _settle_exchange(session, exchange, True, quantity) == "released":
+        if await settle_exchange(session, exchange, True, quantity) == "released":
             result.released_exchanges.append(exchange.return_line_id)
 
     if result.refund_amount > 0:
