@@ -12,7 +12,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import portal.models  # noqa: F401  (registers every table)
 from portal.db import make_engine
-from portal.models.base import UTCDateTime
+from portal.models.base import StateColumn, UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -22,6 +22,8 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     """Render the portal's own column types by their real import path."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "portal.models.base.UTCDateTime()"
+    if type_ == "type" and isinstance(obj, StateColumn):  # stored as a plain string
+        return f"sqlmodel.sql.sqltypes.AutoString(length={obj.impl.length})"
     if type_ == "type" and isinstance(obj, AutoString):
         return f"sqlmodel.sql.sqltypes.AutoString(length={obj.length})"
     return False

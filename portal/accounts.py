@@ -13,6 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Invalid
 from portal.models.base import utcnow
 from portal.models.staff import ROLES, ApiToken, StaffUser
 
@@ -23,7 +24,7 @@ MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "rp_"
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A request about accounts that cannot be honoured; the message says why."""
 
 

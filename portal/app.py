@@ -16,9 +16,10 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from portal.composition import build_context, install_hooks
 from portal.db import Database
+from portal.errors import DomainError
 from portal.integrations import make_carrier
-from portal.jobs.context import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.merchant.store_settings import SettingsCache
 from portal.money.currency import format_money
@@ -28,7 +29,7 @@ from portal.web.admin import admin_router
 from portal.web.api import api_router
 from portal.web.auth import AuthController, login_rate_limit
 from portal.web.branding import StoreProxy, brand_logo, branding_middleware
-from portal.web.errors import http_error
+from portal.web.errors import domain_error, http_error
 from portal.web.finance import finance_router
 from portal.web.health import healthz, readyz
 from portal.web.hooks import hooks_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     root_store = make_root_store(db, settings.redis_url)
     secure_cookies = settings.base_url.startswith("https://")
     store_settings_cache = SettingsCache(settings)
+    install_hooks(settings)  # the web app decides refunds too (finance), not only the jobs
 
     runner = (
         InProcessRunner(build_context(settings, db))
@@ -137,7 +139,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         ),
         middleware=[request_logging_middleware, sessions.middleware, branding_middleware],
         stores=make_store_registry(root_store),
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, DomainError: domain_error},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Returns portal API",

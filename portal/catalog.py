@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.models.base import id_of
 from portal.models.catalog import Product, Variant
 from portal.orders import FieldError, IngestError, _errors_from
 
@@ -79,10 +80,11 @@ async def upsert_products(session: AsyncSession, products: list[ProductIn], acto
             product.image_url = incoming.image_url
             session.add(product)
             await session.flush()
+            product_id = id_of(product)
             for v in incoming.variants:
                 variant = (
                     await session.exec(select(Variant).where(Variant.sku == v.sku))
-                ).first() or Variant(product_id=product.id, sku=v.sku)
+                ).first() or Variant(product_id=product_id, sku=v.sku)
                 if variant.stock_reserved > v.stock:
                     raise IngestError(
                         [
@@ -93,7 +95,7 @@ async def upsert_products(session: AsyncSession, products: list[ProductIn], acto
                             )
                         ]
                     )
-                variant.product_id = product.id
+                variant.product_id = product_id
                 variant.title = v.title
                 variant.options = v.options
                 variant.price = v.price

@@ -7,13 +7,35 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import uvicorn
+from arq.worker import Worker
+from sqlmodel import select
 
+from portal.accounts import AccountError, create_api_token, create_user, set_active
+from portal.catalog import parse_products, upsert_products
+from portal.composition import build_context
+from portal.db import Database, NotMigrated
+from portal.db import migrate as run_migrations
+from portal.demo import seed_demo
+from portal.jobs.worker import check_worker, worker_settings
+from portal.models.staff import StaffUser
+from portal.orders import IngestError, import_orders, parse_order_file
 from portal.policy.cli import policy as policy_group
+from portal.policy.loader import PolicyLoadError
+from portal.policy.versions import (
+    PolicyVersionError,
+    backtest_candidate,
+    list_versions,
+    publish,
+    rollback,
+)
 from portal.settings import Settings, SettingsError, load_settings
+from portal.web.logging import configure_logging
 
 T = TypeVar("T")
 
@@ -27,7 +49,6 @@ def _settings(**overrides: Any) -> Settings:
 
 def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(session)`` against the configured database, migrated or not."""
-    from portal.db import Database
 
     async def run() -> T:
         db = Database(settings.resolved_database_url)
@@ -49,16 +70,12 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic upgrade head)."""
-    from portal.db import migrate as run_migrations
-
     settings = _settings()
     run_migrations(settings.resolved_database_url)
     click.echo("Database is at the latest revision.")
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool = False) -> None:
-    import uvicorn
-
     os.environ.setdefault("PORTAL_SECRET_KEY", settings.ensure_secret_key())
     uvicorn.run(
         "portal.app:create_app",
@@ -81,7 +98,6 @@ def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool 
 def serve(host: str, port: int, workers: int | None) -> None:
     """Serve the portal (production). The database must be migrated."""
     settings = _settings()
-    from portal.db import Database, NotMigrated
 
     async def check() -> None:
         db = Database(settings.resolved_database_url)
@@ -101,16 +117,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @click.option("--check", is_flag=True, help="Exit 0 if a worker reported healthy recently.")
 def worker(check: bool) -> None:
     """Run the arq background worker (needs PORTAL_REDIS_URL)."""
-    from arq.worker import Worker, check_health
-
-    from portal.jobs.worker import redis_settings, worker_settings
-    from portal.web.logging import configure_logging
-
     settings = _settings()
     if check:
-        raise SystemExit(check_health(redis_settings(settings), None))
+        raise SystemExit(check_worker(settings))
     configure_logging(settings.log_level, settings.log_json)
-    Worker(**worker_settings(settings)).run()
+    Worker(**worker_settings(settings, build_context)).run()
 
 
 @main.command()
@@ -119,9 +130,6 @@ def worker(check: bool) -> None:
 @click.option("--fresh", is_flag=True, help="Delete the demo database and start over.")
 def demo(host: str, port: int, fresh: bool) -> None:
     """Run the whole portal on a local SQLite file with a seeded demo store."""
-    from portal.db import migrate as run_migrations
-    from portal.demo import seed_demo
-
     base_url = os.environ.get("PORTAL_BASE_URL", f"http://{host}:{port}")
     settings = _settings(base_url=base_url)
     if not settings.is_sqlite and not os.environ.get("PORTAL_DEMO_ALLOW_SERVER_DB"):
@@ -170,8 +178,6 @@ def users() -> None:
 @click.password_option()
 def users_create(email: str, roles: tuple[str, ...], name: str, password: str) -> None:
     """Create a staff user (asks for the password; --password for scripts)."""
-    from portal.accounts import AccountError, create_user
-
     try:
         user = _with_session(
             _settings(), lambda s: create_user(s, email, password, list(roles), name=name)
@@ -184,9 +190,6 @@ def users_create(email: str, roles: tuple[str, ...], name: str, password: str) -
 @users.command("list")
 def users_list() -> None:
     """List staff users."""
-    from sqlmodel import select
-
-    from portal.models.staff import StaffUser
 
     async def fetch(session: Any) -> list[StaffUser]:
         return list((await session.exec(select(StaffUser).order_by(StaffUser.email))).all())
@@ -200,8 +203,6 @@ def users_list() -> None:
 @click.argument("email")
 def users_disable(email: str) -> None:
     """Disable a staff user; their sessions stop working at once."""
-    from portal.accounts import AccountError, set_active
-
     try:
         _with_session(_settings(), lambda s: set_active(s, email, False, actor="cli"))
     except AccountError as exc:
@@ -213,8 +214,6 @@ def users_disable(email: str) -> None:
 @click.argument("email")
 def users_enable(email: str) -> None:
     """Enable a disabled staff user."""
-    from portal.accounts import AccountError, set_active
-
     try:
         _with_session(_settings(), lambda s: set_active(s, email, True, actor="cli"))
     except AccountError as exc:
@@ -234,8 +233,6 @@ def tokens() -> None:
 @click.argument("name")
 def tokens_create(name: str) -> None:
     """Create a token; it is shown once."""
-    from portal.accounts import create_api_token
-
     issued = _with_session(_settings(), lambda s: create_api_token(s, name))
     click.echo(issued.secret)
     click.echo(f"Token {name!r} created. Store it now: it is not shown again.", err=True)
@@ -253,8 +250,6 @@ def orders() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def orders_import(file: Path) -> None:
     """Import orders from JSON or CSV; any bad row and nothing is written."""
-    from portal.orders import IngestError, import_orders, parse_order_file
-
     try:
         parsed = parse_order_file(file)
         created, updated = _with_session(
@@ -276,9 +271,6 @@ def products() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def products_import(file: Path) -> None:
     """Import products from JSON; any bad item and nothing is written."""
-    from portal.catalog import parse_products, upsert_products
-    from portal.orders import IngestError
-
     try:
         parsed = parse_products(json.loads(file.read_text()))
         count = _with_session(_settings(), lambda s: upsert_products(s, parsed, actor="import"))
@@ -293,8 +285,6 @@ main.add_command(policy_group)
 
 
 def _policy_errors_exit(exc: Exception, path: Path) -> None:
-    from portal.policy.loader import PolicyLoadError
-
     if isinstance(exc, PolicyLoadError):
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -311,9 +301,6 @@ def _policy_errors_exit(exc: Exception, path: Path) -> None:
 @click.option("--note", default="", help="Why this version (kept in the history).")
 def policy_apply(policy_file: Path, author: str, note: str) -> None:
     """Store POLICY as a new version and activate it (a bad policy is never activated)."""
-    from portal.policy.loader import PolicyLoadError
-    from portal.policy.versions import publish
-
     text = policy_file.read_text(encoding="utf-8")
     try:
         version = _with_session(
@@ -330,8 +317,6 @@ def policy_apply(policy_file: Path, author: str, note: str) -> None:
 @policy_group.command("versions")
 def policy_versions() -> None:
     """List stored policy versions, newest first."""
-    from portal.policy.versions import list_versions
-
     for v in _with_session(_settings(), list_versions):
         marker = "*" if v.active else " "
         click.echo(
@@ -345,8 +330,6 @@ def policy_versions() -> None:
 @click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
 def policy_rollback(version: int, author: str) -> None:
     """Make an earlier VERSION active again."""
-    from portal.policy.versions import PolicyVersionError, rollback
-
     try:
         target = _with_session(_settings(), lambda s: rollback(s, version, author))
     except PolicyVersionError as exc:
@@ -374,11 +357,6 @@ def policy_rollback(version: int, author: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def policy_backtest(policy_file: Path, since: Any, csv_path: Path | None, as_json: bool) -> None:
     """Replay past returns under POLICY and report what would change."""
-    from datetime import UTC
-
-    from portal.policy.loader import PolicyLoadError
-    from portal.policy.versions import backtest_candidate
-
     text = policy_file.read_text(encoding="utf-8")
     since_utc = since.replace(tzinfo=UTC) if since else None
     try:

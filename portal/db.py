@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -95,8 +100,6 @@ class Database:
 
 
 def alembic_config(url: str | None = None) -> Any:
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -105,8 +108,6 @@ def alembic_config(url: str | None = None) -> Any:
 
 
 def head_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
-
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
@@ -118,11 +119,6 @@ def head_revision() -> str | None:
 def migrate(url: str, revision: str = "heads") -> None:
     """Run Alembic's upgrade. Alembic drives the async engine with its own event loop, so
     when called from inside a running loop it runs in a worker thread."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    from alembic import command
-
     try:
         asyncio.get_running_loop()
     except RuntimeError:

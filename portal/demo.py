@@ -16,9 +16,13 @@ from portal.accounts import create_user
 from portal.catalog import ProductIn, VariantIn, upsert_products
 from portal.models.base import utcnow
 from portal.models.catalog import Product, Variant
+from portal.models.orders import Order
 from portal.models.staff import StaffUser
 from portal.orders import AddressIn, CustomerIn, LineIn, OrderIn, import_orders
 from portal.policy.versions import ensure_default_policy
+from portal.returns.demo import seed_demo_returns
+from portal.returns.links import LinkSigner
+from portal.settings import load_settings
 
 DEMO_LOGINS = (
     ("admin@demo.example", "demo-admin-pass", ["admin"], "Ada Admin"),
@@ -494,10 +498,6 @@ def demo_orders(now: datetime, count: int = 200) -> list[OrderIn]:
 
 async def _seed_returns(session: AsyncSession, now: datetime) -> None:
     """A dozen past returns in several states, made by the returns domain itself."""
-    from portal.returns.demo import seed_demo_returns
-    from portal.returns.links import LinkSigner
-    from portal.settings import load_settings
-
     await seed_demo_returns(session, LinkSigner(load_settings().ensure_secret_key()), now)
 
 
@@ -512,8 +512,6 @@ async def seed_demo(session: AsyncSession, now: datetime | None = None) -> DemoS
         if (await session.exec(select(StaffUser).where(StaffUser.email == email))).first() is None:
             await create_user(session, email, password, roles, name=name)
     products = len((await session.exec(select(Variant.product_id).distinct())).all())
-    from portal.models.orders import Order
-
     orders = len((await session.exec(select(Order.id))).all())
     return DemoSummary(
         products=products, orders=orders, users=[(e, p, r) for e, p, r, _ in DEMO_LOGINS]

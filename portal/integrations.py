@@ -36,6 +36,7 @@ def carrier_name(settings: Settings) -> str:
 def make_payments(settings: Settings) -> Payments:
     """Stripe when a key is set; otherwise manual payments (finance settles by hand)."""
     if settings.stripe_api_key:
+        # The Stripe SDK is imported only by a portal that pays through Stripe.
         from portal.payments.stripe_payments import StripePayments
 
         return StripePayments(

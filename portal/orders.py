@@ -26,11 +26,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
-from portal.models.base import utcnow
+from portal.errors import Invalid
+from portal.models.base import id_of, utcnow
 from portal.models.catalog import Variant
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import ReturnLine
@@ -145,12 +146,24 @@ class FieldError:
         return f"{where}{self.field}: {self.message}"
 
 
-class IngestError(ValueError):
-    """The input does not validate; ``errors`` names every field (and row) at fault."""
+class IngestError(Invalid):
+    """The input does not validate; ``errors`` names every field (and row) at fault.
+    The API answers 422 with each of them."""
+
+    status_code = 422
 
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "detail": "The request did not validate.",
+            "errors": [
+                {"field": e.field, "message": e.message, **({"row": e.row} if e.row else {})}
+                for e in self.errors
+            ],
+        }
 
 
 def normalise_order_number(value: str) -> str:
@@ -252,14 +265,14 @@ async def upsert_order(session: AsyncSession, incoming: OrderIn, actor: str) -> 
     variants = (
         {
             v.sku: v.id
-            for v in (await session.exec(select(Variant).where(Variant.sku.in_(skus)))).all()  # type: ignore[attr-defined]
+            for v in (await session.exec(select(Variant).where(col(Variant.sku).in_(skus)))).all()
         }
         if skus
         else {}
     )
     for line in incoming.lines:
         row = existing.pop(line.id, None) or OrderLine(
-            order_id=order.id,
+            order_id=id_of(order),
             line_ref=line.id,
             title=line.title,
             quantity=line.quantity,

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from litestar.stores.base import NamespacedStore
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.db import Database
-from portal.models.base import utcnow
+from portal.models.base import table_of, utcnow
 from portal.models.outbox import KVEntry
 
 
@@ -43,12 +45,9 @@ class DatabaseStore(NamespacedStore):
         data = value.encode() if isinstance(value, str) else value
         seconds = _seconds(expires_in)
         expires_at = utcnow() + timedelta(seconds=seconds) if seconds else None
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         async with self.db.engine.begin() as conn:
-            if self.db.dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+            insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
             stmt = insert(table).values(key=self._key(key), value=data, expires_at=expires_at)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.key],
@@ -57,7 +56,7 @@ class DatabaseStore(NamespacedStore):
             await conn.execute(stmt)
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         full_key = self._key(key)
         async with self.db.engine.begin() as conn:
             row = (
@@ -81,17 +80,17 @@ class DatabaseStore(NamespacedStore):
             return bytes(row.value)
 
     async def delete(self, key: str) -> None:
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         async with self.db.engine.begin() as conn:
             await conn.execute(sa.delete(table).where(table.c.key == self._key(key)))
 
     async def delete_all(self) -> None:
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         async with self.db.engine.begin() as conn:
             await conn.execute(sa.delete(table).where(table.c.key.startswith(f"{self.namespace}:")))
 
     async def delete_expired(self) -> int:
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         async with self.db.engine.begin() as conn:
             result = await conn.execute(
                 sa.delete(table).where(
@@ -104,7 +103,7 @@ class DatabaseStore(NamespacedStore):
         return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
-        table = KVEntry.__table__
+        table = table_of(KVEntry)
         async with self.db.engine.connect() as conn:
             expires_at = (
                 await conn.execute(

@@ -35,15 +35,20 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Invalid
+from portal.jobs.names import Job
 from portal.jobs.outbox import enqueue
-from portal.jobs.registry import job
+from portal.jobs.registry import Jobs
+from portal.models.base import id_of
 from portal.models.outbox import OutboxMessage
 from portal.models.returns import Return
-from portal.models.webhooks import WebhookDelivery, WebhookEndpoint
+from portal.models.webhooks import DeliveryState, WebhookDelivery, WebhookEndpoint
+from portal.webhook_states import attempt_failed, delivered, not_sent
+from portal.webhook_states import resend as resend_delivery
 
 EVENTS = (
     "return.created",
@@ -65,7 +70,7 @@ MAX_ATTEMPTS = 12  # with the outbox backoff (5 s doubling, capped at 1 h): abou
 USER_AGENT = "ReturnsPortal-Webhooks/1"
 
 
-class WebhookError(ValueError):
+class WebhookError(Invalid):
     """A webhook change that cannot happen; the message says why."""
 
 
@@ -302,7 +307,7 @@ async def emit(
         if seen is not None:
             continue
         delivery = WebhookDelivery(
-            endpoint_id=endpoint.id,  # type: ignore[arg-type]
+            endpoint_id=id_of(endpoint),
             event=event,
             event_id=event_id,
             payload=data,
@@ -311,7 +316,7 @@ async def emit(
         await session.flush()
         await enqueue(
             session,
-            "deliver_webhook",
+            Job.DELIVER_WEBHOOK,
             {"delivery_id": delivery.id},
             key=f"webhook:{delivery.id}",
             max_attempts=MAX_ATTEMPTS,
@@ -352,18 +357,15 @@ async def emit_return_event(
 # --- delivering ------------------------------------------------------------------------
 
 
-@job("deliver_webhook")
 async def deliver_webhook(ctx: Any, *, message_id: int, delivery_id: int) -> None:
     """POST one delivery; anything but 2xx is recorded and raised so the outbox retries."""
     async with ctx.db.session() as session:
         delivery = await session.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.status == "delivered":
+        if delivery is None or delivery.status == DeliveryState.DELIVERED:
             return
         endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
         if endpoint is None or not endpoint.active:
-            delivery.status = "failed"
-            delivery.last_error = "Not sent: the endpoint is disabled."
-            session.add(delivery)
+            await not_sent(session, delivery, "Not sent: the endpoint is disabled.")
             await session.commit()
             return
         url = endpoint.url
@@ -372,7 +374,8 @@ async def deliver_webhook(ctx: Any, *, message_id: int, delivery_id: int) -> Non
     code: int | None = None
     error: str | None = None
     refused = False
-    target, extensions = url, {}
+    target: str = url
+    extensions: dict[str, Any] = {}
     if not ctx.settings.webhooks_private_allowed:
         # Resolve again now (the DNS answer may have changed since registration) and
         # connect to the address checked, so it cannot change between check and connect.
@@ -398,22 +401,21 @@ async def deliver_webhook(ctx: Any, *, message_id: int, delivery_id: int) -> Non
         if delivery is None:
             return
         message = await session.get(OutboxMessage, message_id)
-        delivery.attempts += 1
-        delivery.last_status_code = code
         if error is None:
-            delivery.status = "delivered"
-            delivery.delivered_at = ctx.now()
-            delivery.last_error = None
+            await delivered(session, delivery, status_code=code, at=ctx.now())
         else:
             out_of_tries = message is None or message.attempts + 1 >= message.max_attempts
-            delivery.status = "failed" if out_of_tries or refused else "pending"
-            delivery.last_error = error[:1000]
-        session.add(delivery)
+            await attempt_failed(
+                session, delivery, error, status_code=code, final=out_of_tries or refused
+            )
         await session.commit()
     if refused:
         raise DeliveryRefused(f"webhook {delivery_id} to {url}: {error}")
     if error is not None:
         raise DeliveryFailed(f"webhook {delivery_id} to {url}: {error}")
+
+
+JOBS: Jobs = {Job.DELIVER_WEBHOOK: deliver_webhook}
 
 
 # --- managing endpoints ----------------------------------------------------------------
@@ -446,7 +448,7 @@ def clean_events(events: list[str]) -> list[str]:
 
 
 async def list_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).order_by(WebhookEndpoint.id)
+    query = select(WebhookEndpoint).order_by(col(WebhookEndpoint.id))
     return list((await session.exec(query)).all())
 
 
@@ -457,7 +459,7 @@ async def list_deliveries(
     query = select(WebhookDelivery)
     if endpoint_id is not None:
         query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
-    query = query.order_by(WebhookDelivery.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = query.order_by(col(WebhookDelivery.id).desc()).limit(limit)
     return list((await session.exec(query)).all())
 
 
@@ -545,28 +547,17 @@ async def resend(session: AsyncSession, actor: str, delivery_id: int) -> Webhook
     delivery = await session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         raise WebhookError("That delivery does not exist.")
+
     endpoint = await get_endpoint(session, delivery.endpoint_id)
     if not endpoint.active:
         raise WebhookError("Enable the endpoint before resending to it.")
-    previous = delivery.status
-    delivery.status = "pending"
-    session.add(delivery)
+    await resend_delivery(session, delivery, actor)
     await enqueue(
         session,
-        "deliver_webhook",
+        Job.DELIVER_WEBHOOK,
         {"delivery_id": delivery.id},
         key=f"webhook:{delivery.id}:resend:{secrets.token_hex(8)}",
         max_attempts=MAX_ATTEMPTS,
-    )
-    await record(
-        session,
-        actor,
-        "webhook_delivery",
-        delivery.id,
-        "resent",
-        from_state=previous,
-        to_state="pending",
-        data={"event": delivery.event, "event_id": delivery.event_id},
     )
     await session.commit()
     return delivery

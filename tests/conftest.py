@@ -20,6 +20,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from portal.app import create_app
+from portal.composition import install_hooks
 from portal.db import Database, migrate
 from portal.settings import Settings, async_database_url
 from tests.support.services import (
@@ -131,6 +132,13 @@ async def _flush_test_redis() -> None:
         await client.aclose()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def domain_hooks() -> None:
+    """The hooks the app, the worker and the runner register when they start, for tests
+    that call the domain directly (a refund decided completes its return)."""
+    install_hooks(Settings(_env_file=None, secret_key=TEST_SECRET))  # type: ignore[call-arg]
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     if USE_REDIS:
@@ -185,7 +193,7 @@ async def submit_form(
 @pytest.fixture
 async def jobs(settings: Settings, db: Database):
     """Runs queued side effects on demand: ``await jobs.drain()``."""
-    from portal.jobs.context import build_context
+    from portal.composition import build_context
     from portal.jobs.runner import InProcessRunner
 
     runner = InProcessRunner(build_context(settings, db))

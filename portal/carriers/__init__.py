@@ -49,6 +49,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    # The carriers load on first use, so code that needs only the types does not import
+    # the EasyPost SDK (or the sandbox's WeasyPrint rendering).
     if name == "EasyPostCarrier":
         from portal.carriers.easypost_carrier import EasyPostCarrier
 

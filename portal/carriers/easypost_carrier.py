@@ -308,7 +308,7 @@ class EasyPostCarrier:
         data = self._download(url)
         if data.startswith(b"%PDF-"):
             return data, "PDF"
-        from portal.documents.pdf import image_to_pdf, sniff_image
+        from portal.documents.pdf import image_to_pdf, sniff_image  # WeasyPrint: on use only
 
         mime = sniff_image(data)
         if mime is None:

@@ -41,6 +41,7 @@ from portal.carriers.base import (
     ensure_utc,
     header_value,
 )
+from portal.documents.barcodes import code128_svg
 
 __all__ = ["SandboxCarrier", "sandbox_shipment_id", "sandbox_tracking_code"]
 
@@ -220,8 +221,7 @@ class SandboxCarrier:
 
     def render_label(self, req: LabelRequest, tracking_code: str, created: datetime) -> bytes:
         """The label PDF itself; public so previews can be made without 'buying'."""
-        from portal.documents.barcodes import code128_svg
-        from portal.documents.pdf import render_pdf, stylesheet_from_string
+        from portal.documents.pdf import render_pdf, stylesheet_from_string  # WeasyPrint: on use
 
         parcel = req.parcel
         html = _label_template.render(

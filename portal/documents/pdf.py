@@ -39,7 +39,7 @@ def font_config() -> FontConfiguration:
 class LocalOnlyFetcher(URLFetcher):
     """Lets documents load `data:` URIs and project files only: no network, no SSRF."""
 
-    def fetch(self, url: str, headers: dict[str, str] | None = None):  # type: ignore[override]
+    def fetch(self, url: str, headers: dict[str, str] | None = None):
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme == "data":

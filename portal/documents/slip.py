@@ -121,7 +121,7 @@ def brand_css(colour: str, page_size: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _brand_stylesheet(colour: str, page_size: str) -> Any:
-    from portal.documents.pdf import stylesheet_from_string_uncached
+    from portal.documents.pdf import stylesheet_from_string_uncached  # WeasyPrint: on use
 
     return stylesheet_from_string_uncached(brand_css(colour, page_size))
 
@@ -143,7 +143,7 @@ def slip_html(slip: SlipData) -> str:
 
 def render_packing_slip_with_pages(slip: SlipData) -> tuple[bytes, int]:
     """The slip PDF and its page count."""
-    from portal.documents.pdf import render_pdf_with_pages, stylesheet_from_file
+    from portal.documents.pdf import render_pdf_with_pages, stylesheet_from_file  # WeasyPrint
 
     stylesheets = [
         stylesheet_from_file(_SLIP_CSS),
@@ -164,7 +164,7 @@ def render_bare_document(n_rows: int) -> bytes:
 
     Comparing the two isolates what the slip's design costs on top of WeasyPrint itself.
     """
-    from portal.documents.pdf import render_pdf_with_pages
+    from portal.documents.pdf import render_pdf_with_pages  # WeasyPrint: on use only
 
     rows = "".join(
         f"<tr><td>{i}</td><td>Trail Runner Jacket {i}"

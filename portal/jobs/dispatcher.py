@@ -13,11 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from portal.db import Database
-from portal.models.outbox import OutboxMessage
+from portal.jobs import outbox_states
+from portal.models.base import id_of
+from portal.models.outbox import OutboxMessage, OutboxState
 
 logger = logging.getLogger("portal.dispatcher")
 
@@ -34,8 +35,10 @@ async def dispatch_due(db: Database, submit: Submit, now: datetime, batch: int =
     async with db.session() as session:
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .where(
+                OutboxMessage.status == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(batch)
         )
         if db.dialect == "postgresql":
@@ -47,14 +50,9 @@ async def dispatch_due(db: Database, submit: Submit, now: datetime, batch: int =
         try:
             for message in messages:
                 await submit(message)
-                handed.append(message.id)  # type: ignore[arg-type]
+                handed.append(id_of(message))
         finally:
-            if handed:
-                await session.exec(  # type: ignore[call-overload]
-                    sa.update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(handed), OutboxMessage.status == "pending")  # type: ignore[union-attr]
-                    .values(status="sent", sent_at=now)
-                )
+            await outbox_states.mark_sent(session, handed, now)
             await session.commit()
         return len(handed)
 
@@ -62,14 +60,8 @@ async def dispatch_due(db: Database, submit: Submit, now: datetime, batch: int =
 async def sweep(db: Database, now: datetime, stale_after: timedelta) -> int:
     """Put rows that were sent long ago but never finished back in the queue."""
     async with db.session() as session:
-        result = await session.exec(  # type: ignore[call-overload]
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.status == "sent", OutboxMessage.sent_at < now - stale_after)
-            .values(status="pending", next_attempt_at=now)
-        )
+        requeued = await outbox_states.requeue_stale(session, now, stale_after)
         await session.commit()
-        if result.rowcount:
-            logger.warning(
-                "re-queued stale outbox rows", extra={"fields": {"rows": result.rowcount}}
-            )
-        return result.rowcount or 0
+        if requeued:
+            logger.warning("re-queued stale outbox rows", extra={"fields": {"rows": requeued}})
+        return requeued

@@ -14,11 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.jobs import outbox_states
+from portal.jobs.names import Job, is_known
+from portal.jobs.registry import JobRuntime
 from portal.models.base import utcnow
-from portal.models.outbox import OutboxMessage
+from portal.models.outbox import OUTBOX_FINISHED, OutboxMessage, OutboxState, ReceivedWebhook
 
 logger = logging.getLogger("portal.outbox")
 
@@ -26,9 +30,18 @@ BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
 
+class NoSuchJob(LookupError):
+    """A row names a job this process has no function for; not retried."""
+
+    retryable = False
+
+    def __init__(self, job: str) -> None:
+        super().__init__(f"no function is registered for job {job!r}")
+
+
 async def enqueue(
     session: AsyncSession,
-    job: str,
+    job: Job | str,
     payload: dict[str, Any],
     *,
     key: str,
@@ -41,9 +54,7 @@ async def enqueue(
     retried request or a double click cannot queue the same effect twice. Returns the new
     row, or None when that key was queued before.
     """
-    from portal.jobs.registry import JOBS
-
-    if job not in JOBS:
+    if not is_known(job):
         raise ValueError(f"unknown job {job!r}")
     existing = (
         await session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
@@ -68,24 +79,25 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
 
-async def run_message(ctx: Any, message_id: int) -> str:
+async def run_message(ctx: JobRuntime, message_id: int) -> str:
     """Run one outbox row's job. Safe to call twice: a finished row is not run again.
 
     The job runs outside the row lock (it may call slow providers); the row is then
     marked done or, on error, scheduled for retry with backoff, or dead when out of tries.
     """
-    from portal.jobs.registry import JOBS
-
     db = ctx.db
     async with db.session() as session:
         message = await session.get(OutboxMessage, message_id)
         if message is None:
             return "missing"
-        if message.status in ("done", "dead"):
+        if message.status in OUTBOX_FINISHED:
             return message.status
         job, payload = message.job, dict(message.payload)
     try:
-        await JOBS[job](ctx, message_id=message_id, **payload)
+        function = ctx.jobs.get(job)
+        if function is None:
+            raise NoSuchJob(job)
+        await function(ctx, message_id=message_id, **payload)
     except Exception as exc:  # every failure is recorded on the row, never lost
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         logger.warning(
@@ -93,56 +105,32 @@ async def run_message(ctx: Any, message_id: int) -> str:
         )
         async with db.session() as session:
             message = await session.get(OutboxMessage, message_id, with_for_update=True)
-            if message is None or message.status == "done":
-                return "done"
-            message.attempts += 1
-            message.last_error = (
-                error + "\n" + "".join(traceback.format_tb(exc.__traceback__))[-4000:]
+            if message is None or message.status == OutboxState.DONE:
+                return OutboxState.DONE
+            attempts = message.attempts + 1
+            out_of_tries = attempts >= message.max_attempts
+            state = await outbox_states.fail(
+                session,
+                message,
+                error + "\n" + "".join(traceback.format_tb(exc.__traceback__))[-4000:],
+                retry_at=None
+                if out_of_tries or getattr(exc, "retryable", True) is False
+                else ctx.now() + backoff(attempts),
             )
-            if message.attempts >= message.max_attempts or getattr(exc, "retryable", True) is False:
-                message.status = "dead"
-            else:
-                message.status = "pending"
-                message.next_attempt_at = ctx.now() + backoff(message.attempts)
-            session.add(message)
             await session.commit()
-            return message.status
+            return state
     async with db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status != "done")
-            .values(
-                status="done",
-                done_at=utcnow(),
-                attempts=OutboxMessage.attempts + 1,
-                last_error=None,
-            )
-        )
+        await outbox_states.finish(session, message_id)
         await session.commit()
-    return "done"
+    return OutboxState.DONE
 
 
 async def retry_message(session: AsyncSession, message_id: int, actor: str) -> OutboxMessage:
     """An operator retries a failed or dead row now, with a few more tries."""
-    from portal.audit import record
-
     message = await session.get(OutboxMessage, message_id)
-    if message is None or message.status == "done":
+    if message is None or message.status == OutboxState.DONE:
         raise LookupError("That job is not waiting or failed.")
-    previous = message.status
-    message.status = "pending"
-    message.next_attempt_at = utcnow()
-    message.max_attempts = max(message.max_attempts, message.attempts + 3)
-    session.add(message)
-    await record(
-        session,
-        actor,
-        "outbox_message",
-        message.id,
-        "retried",
-        from_state=previous,
-        to_state="pending",
-    )
+    await outbox_states.retry(session, message, actor)
     await session.commit()
     return message
 
@@ -151,28 +139,12 @@ async def discard_message(
     session: AsyncSession, message_id: int, actor: str, reason: str
 ) -> OutboxMessage:
     """An operator gives up on a row: it is never run again, and the reason is kept."""
-    from portal.audit import record
-
     if not reason.strip():
         raise ValueError("Say why the job is discarded.")
     message = await session.get(OutboxMessage, message_id)
-    if message is None or message.status == "done":
+    if message is None or message.status == OutboxState.DONE:
         raise LookupError("That job is not waiting or failed.")
-    previous = message.status
-    message.status = "dead"
-    message.max_attempts = message.attempts
-    message.last_error = f"Discarded by {actor}: {reason.strip()}\n\n{message.last_error or ''}"
-    session.add(message)
-    await record(
-        session,
-        actor,
-        "outbox_message",
-        message.id,
-        "discarded",
-        from_state=previous,
-        to_state="dead",
-        reason=reason,
-    )
+    await outbox_states.discard(session, message, actor, reason)
     await session.commit()
     return message
 
@@ -181,29 +153,31 @@ async def outbox_overview(session: AsyncSession, limit: int = 100) -> dict[str, 
     """Counts by state, and the rows an operator should look at."""
     counts = dict(
         (
-            await session.exec(  # type: ignore[call-overload]
-                sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
+            await session.exec(
+                select(col(OutboxMessage.status), sa.func.count()).group_by(
+                    col(OutboxMessage.status)
+                )
             )
         ).all()
     )
     failing = (
         await session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
-            .order_by(OutboxMessage.next_attempt_at)
+            .where(OutboxMessage.status == OutboxState.PENDING, OutboxMessage.attempts > 0)
+            .order_by(col(OutboxMessage.next_attempt_at))
             .limit(limit)
         )
     ).all()
     dead = (
         await session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.status == "dead")
-            .order_by(OutboxMessage.id.desc())
-            .limit(limit)  # type: ignore[union-attr]
+            .where(OutboxMessage.status == OutboxState.DEAD)
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(limit)
         )
     ).all()
     return {
-        "counts": {s: counts.get(s, 0) for s in ("pending", "sent", "done", "dead")},
+        "counts": {s: counts.get(s, 0) for s in OutboxState},
         "failing": list(failing),
         "dead": list(dead),
     }
@@ -216,16 +190,12 @@ async def accept_webhook(
     event_id: str,
     event_type: str,
     payload: dict[str, Any],
-    job: str,
+    job: Job,
 ) -> bool:
     """Store a verified provider event once and queue the job that applies it; commits.
 
     Returns False for an event id seen before (a re-delivery): nothing is written.
     """
-    from sqlalchemy.exc import IntegrityError
-
-    from portal.models.outbox import ReceivedWebhook
-
     hook = ReceivedWebhook(
         provider=provider, event_id=event_id, event_type=event_type[:80], payload=payload
     )

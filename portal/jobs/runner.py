@@ -1,7 +1,8 @@
 """The in-process runner of the embedded default: the same jobs, no Redis.
 
 A background task in the web process polls the outbox, runs due jobs as asyncio tasks
-(a few at a time) and ticks the scheduler once a minute.
+(a few at a time) and ticks the scheduler once a minute. It runs jobs from the context it
+is given (``portal.composition.build_context`` assembles the registry and the scans).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from portal.jobs.context import JobContext
 from portal.jobs.dispatcher import dispatch_due, sweep
 from portal.jobs.outbox import run_message
+from portal.jobs.registry import JobRuntime
+from portal.jobs.schedule import tick
+from portal.models.base import id_of
 from portal.models.outbox import OutboxMessage
 
 logger = logging.getLogger("portal.runner")
@@ -22,7 +25,7 @@ logger = logging.getLogger("portal.runner")
 class InProcessRunner:
     def __init__(
         self,
-        ctx: JobContext,
+        ctx: JobRuntime,
         *,
         poll_seconds: float = 0.25,
         concurrency: int = 4,
@@ -40,7 +43,7 @@ class InProcessRunner:
 
     async def _submit(self, message: OutboxMessage) -> None:
         # Never wait here: the dispatcher holds the row locks until it returns.
-        task = asyncio.create_task(self._run(message.id))  # type: ignore[arg-type]
+        task = asyncio.create_task(self._run(id_of(message)))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
@@ -71,8 +74,6 @@ class InProcessRunner:
                 raise TimeoutError("the outbox did not drain")
 
     async def _loop(self) -> None:
-        from portal.jobs.schedule import tick
-
         await sweep(self.ctx.db, self.ctx.now(), timedelta(0))  # nothing else runs our jobs
         last_tick = 0.0
         loop = asyncio.get_running_loop()

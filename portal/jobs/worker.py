@@ -3,36 +3,38 @@
 Each worker process runs, besides arq's own loop, a dispatcher that moves due outbox
 rows into arq (several replicas dispatch side by side safely), a sweep for rows whose job
 was lost, and the scheduler tick as an arq cron job (arq makes it run once per minute
-across all workers).
+across all workers). The jobs and scans it runs come from the context ``make_context``
+builds at startup (``portal.composition.build_context``, passed in by ``portal worker``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings
-from arq.cron import cron
-from arq.worker import get_kwargs
+from arq.cron import CronJob, cron
+from arq.typing import StartupShutdown, WorkerCoroutine
+from arq.worker import Function, async_check_health, get_kwargs
+from redis.exceptions import RedisError
 
 from portal.db import Database
-from portal.jobs.context import build_context
 from portal.jobs.dispatcher import arq_job_id, dispatch_due, sweep
 from portal.jobs.outbox import run_message
+from portal.jobs.registry import JobRuntime
+from portal.jobs.schedule import tick
 from portal.models.outbox import OutboxMessage
 from portal.settings import Settings, load_settings
 
 logger = logging.getLogger("portal.worker")
 
-
-def load_job_modules(settings: Settings) -> None:
-    """Import extra modules that register jobs (``PORTAL_JOB_MODULES``, comma-separated)."""
-    for name in filter(None, (m.strip() for m in settings.job_modules.split(","))):
-        importlib.import_module(name)
+ContextFactory = Callable[[Settings, Database], JobRuntime]
 
 
 async def run_outbox(ctx: dict[str, Any], message_id: int) -> str:
@@ -40,8 +42,6 @@ async def run_outbox(ctx: dict[str, Any], message_id: int) -> str:
 
 
 async def schedule_tick(ctx: dict[str, Any]) -> dict[str, int]:
-    from portal.jobs.schedule import tick
-
     return await tick(ctx["portal"])
 
 
@@ -71,12 +71,10 @@ async def _dispatch_forever(ctx: dict[str, Any]) -> None:
             await asyncio.sleep(poll)
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    settings = load_settings()
-    load_job_modules(settings)
+async def startup(ctx: dict[str, Any], *, settings: Settings, make_context: ContextFactory) -> None:
     db = Database(settings.resolved_database_url)
     await db.ensure_migrated()
-    ctx["portal"] = build_context(settings, db)
+    ctx["portal"] = make_context(settings, db)
     ctx["dispatcher"] = asyncio.create_task(_dispatch_forever(ctx), name="portal-dispatcher")
 
 
@@ -103,10 +101,12 @@ class WorkerSettings:
     """The arq worker's settings; ``portal worker`` adds Redis and timeouts from the
     portal's own settings (see ``worker_settings``)."""
 
-    functions = [run_outbox]
-    cron_jobs = [cron(schedule_tick, second=0, run_at_startup=True, unique=True)]
-    on_startup = startup
-    on_shutdown = shutdown
+    functions: Sequence[WorkerCoroutine | Function] = [run_outbox]
+    cron_jobs: Sequence[CronJob] | None = [
+        cron(schedule_tick, second=0, run_at_startup=True, unique=True)
+    ]
+    on_startup: StartupShutdown | None = None  # ``worker_settings`` binds ``startup``
+    on_shutdown: StartupShutdown | None = shutdown
     job_timeout = 300
     max_tries = 5
     keep_result = 3600
@@ -115,10 +115,25 @@ class WorkerSettings:
     max_jobs = 50
 
 
-def worker_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``."""
+def worker_settings(settings: Settings, make_context: ContextFactory) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker``; ``make_context`` builds the jobs' context."""
     return {
         **get_kwargs(WorkerSettings),
+        "on_startup": partial(startup, settings=settings, make_context=make_context),
         "redis_settings": redis_settings(settings),
         "job_timeout": settings.job_timeout_seconds,
     }
+
+
+def check_worker(settings: Settings) -> int:
+    """``portal worker --check``: 0 when a worker wrote its health check to Redis within
+    the last ``health_check_interval`` seconds, 1 when none did or Redis does not answer.
+
+    One connection attempt only, so the answer comes well within the health check's
+    timeout (docker-compose allows 5 s)."""
+    connection = dataclasses.replace(redis_settings(settings), conn_retries=0)
+    try:
+        return asyncio.run(async_check_health(connection, None, None))
+    except (OSError, RedisError) as exc:
+        logger.warning("worker health check failed", extra={"fields": {"error": repr(exc)}})
+        return 1

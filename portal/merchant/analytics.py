@@ -9,6 +9,8 @@ Definitions (also shown on the page):
   line discounts) of units resolved by exchange or store credit: money that stayed.
 - Fees collected: restocking fees plus label fees of counted returns.
 - Time to refund: from the return's request to its refund's success (succeeded refunds).
+- Refunded, fees and revenue kept are the returns' settlements (``portal.returns.settlement``):
+  a declined refund charges no label fee, a line rejected at inspection keeps no revenue.
 - Label spend: what the carrier charged for counted returns' labels.
 
 Data is read once per request and aggregated in Python, which keeps the numbers the same
@@ -24,20 +26,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.models.money import Refund
+from portal.errors import Invalid
+from portal.models.base import id_of
 from portal.models.orders import Order, OrderLine
-from portal.models.returns import Return, ReturnLine
+from portal.models.returns import RETURN_CLOSED_WITHOUT_RESOLUTION, Return, ReturnLine
 from portal.policy.evaluator import round_half_up
+from portal.returns.settlement import Settlement, load_settlements
 
-NOT_COUNTED = ("rejected", "cancelled", "expired")
 MAX_RANGE_DAYS = 731
+SETTLEMENT_CHUNK = 500
 TOP = 10
 
 
-class AnalyticsError(ValueError):
+class AnalyticsError(Invalid):
     """A date range that cannot be reported on; the message says why."""
 
 
@@ -121,11 +125,11 @@ async def build_report(session: AsyncSession, date_from: date, date_to: date) ->
     returns = (
         await session.exec(
             select(Return, Order.email)
-            .join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
+            .join(Order, col(Order.id) == Return.order_id)
             .where(
                 Return.created_at >= start,
                 Return.created_at < end,
-                Return.status.not_in(NOT_COUNTED),  # type: ignore[attr-defined]
+                col(Return.status).not_in(RETURN_CLOSED_WITHOUT_RESOLUTION),
             )
         )
     ).all()
@@ -135,7 +139,15 @@ async def build_report(session: AsyncSession, date_from: date, date_to: date) ->
     order_ids = set(orders)
     report.orders_with_returns = len({r.order_id for r, _ in returns if r.order_id in order_ids})
     by_id = {r.id: r for r, _ in returns}
-    report.label_fees = sum(r.label_fee for r, _ in returns)
+    # Money figures are the returns' settlements: what was really refunded and charged.
+    settlements: dict[int, Settlement] = {}
+    ids = [i for i in by_id if i is not None]
+    for start_at in range(0, len(ids), SETTLEMENT_CHUNK):
+        chunk = ids[start_at : start_at + SETTLEMENT_CHUNK]
+        settlements.update(
+            await load_settlements(session, chunk, returns={i: by_id[i] for i in chunk})
+        )
+    report.label_fees = sum(s.label_fee for s in settlements.values())
     report.label_spend = sum(r.label_cost or 0 for r, _ in returns)
     report.serial_returners = Counter(email.lower() for _, email in returns).most_common(TOP)
     weeks = Counter(_week(r.created_at) for r, _ in returns)
@@ -149,10 +161,11 @@ async def build_report(session: AsyncSession, date_from: date, date_to: date) ->
         lines = (
             await session.exec(
                 select(ReturnLine, OrderLine)
-                .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-                .where(ReturnLine.return_id.in_(list(by_id)))  # type: ignore[attr-defined]
+                .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
+                .where(col(ReturnLine.return_id).in_(list(by_id)))
             )
         ).all()
+        settled_lines = {line.line_id: line for st in settlements.values() for line in st.lines}
         for rl, ol in lines:
             report.units += rl.quantity
             reasons[rl.reason_code] += rl.quantity
@@ -160,21 +173,15 @@ async def build_report(session: AsyncSession, date_from: date, date_to: date) ->
             variants[f"{ol.title} – {ol.variant_title or ol.sku or 'default'}"] += rl.quantity
             resolutions[rl.resolution] += rl.quantity
             report.restocking_fees += rl.restocking_fee
-            if rl.resolution in ("exchange", "store_credit"):
-                report.revenue_kept += _paid(ol, rl.quantity)
-        refunds = (
-            await session.exec(
-                select(Refund).where(
-                    Refund.return_id.in_(list(by_id)),  # type: ignore[attr-defined]
-                    Refund.status == "succeeded",
-                )
-            )
-        ).all()
-        for refund in refunds:
-            report.refunded += refund.amount
-            if refund.completed_at is not None:
-                requested = by_id[refund.return_id].created_at
-                report.refund_hours.append((refund.completed_at - requested).total_seconds() / 3600)
+            settled = settled_lines.get(id_of(rl))
+            if rl.resolution in ("exchange", "store_credit") and settled and settled.counts:
+                report.revenue_kept += _paid(ol, settled.units)
+        for return_id, settlement in settlements.items():
+            report.refunded += settlement.refunded
+            for refund in settlement.refunds:
+                if refund.paid_at is not None:
+                    requested = by_id[return_id].created_at
+                    report.refund_hours.append((refund.paid_at - requested).total_seconds() / 3600)
     report.by_reason = reasons.most_common()
     report.by_product = products.most_common(TOP)
     report.by_variant = variants.most_common(TOP)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import Invalid
 from portal.models.audit import AuditEvent
 from portal.models.money import Refund
 from portal.models.returns import Exchange, Return, ReturnLine
@@ -20,7 +21,7 @@ from portal.models.returns import Exchange, Return, ReturnLine
 PAGE_SIZE = 100
 
 
-class AuditQueryError(ValueError):
+class AuditQueryError(Invalid):
     """A filter that cannot be applied; the message says which and why."""
 
 
@@ -62,14 +63,21 @@ async def search(session: AsyncSession, f: AuditFilter, page: int = 1) -> AuditP
         refunds = select(Refund.id).where(Refund.return_id == ret.id)
         exchanges = (
             select(Exchange.id)
-            .join(ReturnLine, ReturnLine.id == Exchange.return_line_id)  # type: ignore[arg-type]
+            .join(ReturnLine, col(ReturnLine.id) == Exchange.return_line_id)
             .where(ReturnLine.return_id == ret.id)
         )
         query = query.where(
             sa.or_(
-                sa.and_(AuditEvent.entity_type == "return", AuditEvent.entity_id == ret.id),
-                sa.and_(AuditEvent.entity_type == "refund", AuditEvent.entity_id.in_(refunds)),  # type: ignore[attr-defined]
-                sa.and_(AuditEvent.entity_type == "exchange", AuditEvent.entity_id.in_(exchanges)),  # type: ignore[attr-defined]
+                sa.and_(
+                    col(AuditEvent.entity_type) == "return", col(AuditEvent.entity_id) == ret.id
+                ),
+                sa.and_(
+                    col(AuditEvent.entity_type) == "refund", col(AuditEvent.entity_id).in_(refunds)
+                ),
+                sa.and_(
+                    col(AuditEvent.entity_type) == "exchange",
+                    col(AuditEvent.entity_id).in_(exchanges),
+                ),
             )
         )
     if f.actor.strip():
@@ -83,7 +91,7 @@ async def search(session: AsyncSession, f: AuditFilter, page: int = 1) -> AuditP
     page = max(1, page)
     rows = (
         await session.exec(
-            query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined]
+            query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE + 1)
         )

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
-from portal.models.base import utcnow
+from portal.errors import Invalid
+from portal.models.base import id_of, utcnow
 from portal.models.merchant import PolicyDraft
 from portal.models.orders import Order, OrderLine
 from portal.models.policy import PolicyVersion
@@ -41,7 +42,7 @@ MAX_POLICY_CHARS = 200_000
 MAX_BACKTEST_DAYS = 3650
 
 
-class EditorError(ValueError):
+class EditorError(Invalid):
     """Something the merchant asked for cannot happen; the message says why."""
 
 
@@ -93,9 +94,9 @@ async def save_draft(
     """Keep this user's work in progress (even invalid text: it is a draft)."""
     if len(text) > MAX_POLICY_CHARS:
         raise EditorError(f"The policy is longer than {MAX_POLICY_CHARS} characters.")
-    draft = await get_draft(session, user.id)  # type: ignore[arg-type]
+    draft = await get_draft(session, id_of(user))
     if draft is None:
-        draft = PolicyDraft(user_id=user.id, yaml_text=text, base_version=base_version)  # type: ignore[arg-type]
+        draft = PolicyDraft(user_id=id_of(user), yaml_text=text, base_version=base_version)
     else:
         draft.yaml_text = text
         draft.base_version = base_version
@@ -110,7 +111,7 @@ async def save_draft(
 
 
 async def discard_draft(session: AsyncSession, user: StaffUser) -> bool:
-    draft = await get_draft(session, user.id)  # type: ignore[arg-type]
+    draft = await get_draft(session, id_of(user))
     if draft is None:
         return False
     await record(session, user.email, "policy_draft", draft.id, "discarded")
@@ -132,7 +133,7 @@ class EditorState:
 
 async def editor_state(session: AsyncSession, user: StaffUser) -> EditorState:
     active = await active_version(session)
-    draft = await get_draft(session, user.id)  # type: ignore[arg-type]
+    draft = await get_draft(session, id_of(user))
     if draft is not None:
         return EditorState(draft.yaml_text, draft.base_version, active, True, draft.updated_at)
     return EditorState(
@@ -178,7 +179,7 @@ async def publish_text(
         version = await publish(session, text, author=user.email, note=note.strip()[:500])
     except PolicyVersionError as exc:
         raise EditorError(str(exc)) from None
-    draft = None if keep_draft else await get_draft(session, user.id)  # type: ignore[arg-type]
+    draft = None if keep_draft else await get_draft(session, id_of(user))
     if draft is not None:
         await session.delete(draft)
         await session.commit()
@@ -301,11 +302,11 @@ async def find_preview_order(session: AsyncSession, number: str) -> PreviewOrder
         raise EditorError(f"There is no order {number}.")
     lines = (
         await session.exec(
-            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)  # type: ignore[arg-type]
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(col(OrderLine.id))
         )
     ).all()
     return PreviewOrder(
-        order.id,  # type: ignore[arg-type]
+        id_of(order),
         order.number,
         [
             PreviewLine(

@@ -17,24 +17,30 @@ database when they run.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Invalid
+from portal.merchant.policy_editor import EditorError, publish_text
 from portal.models.base import utcnow
 from portal.models.merchant import StoreSettings
 from portal.models.outbox import Media
-from portal.returns.photos import save_media, sniff_image
+from portal.policy.loader import PolicyLoadError
+from portal.policy.versions import active_version, compiled
+from portal.returns.photos import photo_file, save_media, sniff_image
 from portal.returns.shipping import DEFAULT_PARCELS, FALLBACK_PARCEL
 from portal.settings import Settings
 
@@ -61,12 +67,12 @@ _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class SettingsError(ValueError):
+class SettingsError(Invalid):
     """Input the settings cannot take; ``errors`` maps each form field to its message."""
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
-        super().__init__("; ".join(errors.values()))
+        super().__init__("; ".join(errors.values()), errors)
 
 
 # --- Effective settings ------------------------------------------------------------------
@@ -119,8 +125,14 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in re.split(r"[,\n]", value) if part.strip())
 
 
+def _parcel(dims: Sequence[float]) -> ParcelSize:
+    """Four numbers as floats (stored JSON and the defaults may hold ints)."""
+    length, width, height, weight = (float(x) for x in dims)
+    return (length, width, height, weight)
+
+
 def default_parcels() -> dict[str, ParcelSize]:
-    return {kind: tuple(float(x) for x in dims) for kind, dims in DEFAULT_PARCELS.items()}  # type: ignore[misc]
+    return {kind: _parcel(dims) for kind, dims in DEFAULT_PARCELS.items()}
 
 
 def effective_from_row(row: StoreSettings | None, settings: Settings) -> EffectiveSettings:
@@ -133,19 +145,17 @@ def effective_from_row(row: StoreSettings | None, settings: Settings) -> Effecti
         logo_url = settings.store_logo_url
     if r.parcel_sizes is not None:
         table = {
-            k: tuple(float(x) for x in v)
-            for k, v in r.parcel_sizes.items()
-            if k != FALLBACK_KEY and len(v) == 4
+            k: _parcel(v) for k, v in r.parcel_sizes.items() if k != FALLBACK_KEY and len(v) == 4
         }
         fallback_raw = r.parcel_sizes.get(FALLBACK_KEY)
         fallback = (
-            tuple(float(x) for x in fallback_raw)
+            _parcel(fallback_raw)
             if fallback_raw and len(fallback_raw) == 4
-            else tuple(float(x) for x in FALLBACK_PARCEL)
+            else _parcel(FALLBACK_PARCEL)
         )
     else:
-        table = default_parcels()  # type: ignore[assignment]
-        fallback = tuple(float(x) for x in FALLBACK_PARCEL)
+        table = default_parcels()
+        fallback = _parcel(FALLBACK_PARCEL)
     return EffectiveSettings(
         branding=Branding(
             name=r.store_name or settings.store_name,
@@ -164,8 +174,8 @@ def effective_from_row(row: StoreSettings | None, settings: Settings) -> Effecti
             if r.service_preferences is not None
             else split_list(settings.service_preferences)
         ),
-        parcels=table,  # type: ignore[arg-type]
-        fallback_parcel=fallback,  # type: ignore[arg-type]
+        parcels=table,
+        fallback_parcel=fallback,
         logo_media_id=r.logo_media_id,
         overridden={
             "store_name": r.store_name is not None,
@@ -361,6 +371,16 @@ async def current_logo(session: AsyncSession) -> Media | None:
     return await session.get(Media, row.logo_media_id)
 
 
+async def logo_data_uri(session: AsyncSession, media_dir: Path) -> str | None:
+    """The merchant's uploaded logo as a ``data:`` URI for documents, or None."""
+    media = await current_logo(session)
+    path = photo_file(media_dir, media) if media else None
+    if media is None or path is None:
+        return None
+    data = await asyncio.to_thread(path.read_bytes)
+    return f"data:{media.content_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def _clean_tokens(value: str, label: str, key: str, errors: dict[str, str]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
@@ -472,9 +492,9 @@ async def save_parcels(
         if numbers is not None and kind:
             table[kind] = numbers
     fallback_numbers = _parcel_numbers(fallback, "fallback", "Any other product", errors)
-    if errors:
+    if errors or fallback_numbers is None:  # no numbers only ever comes with an error
         raise SettingsError(errors)
-    table[FALLBACK_KEY] = fallback_numbers  # type: ignore[assignment]
+    table[FALLBACK_KEY] = fallback_numbers
     row = await _row_for_update(session)
     before = row.parcel_sizes
     row.parcel_sizes = table
@@ -520,7 +540,17 @@ class WarehouseForm:
     is_new: bool = False
 
 
-def _address_parts(raw: Any) -> dict[str, str]:
+class _AddressParts(TypedDict, total=False):
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+def _address_parts(raw: Any) -> _AddressParts:
     if isinstance(raw, str):
         parts = [p.strip() for p in raw.replace("\n", ",").split(",") if p.strip()]
         return {"line1": parts[0] if parts else "", "city": parts[1] if len(parts) > 1 else ""}
@@ -686,10 +716,6 @@ async def save_warehouse(
     Raises SettingsError (nothing published) for a bad form, a policy that would not load,
     or a policy published by someone else since the form was opened.
     """
-    from portal.merchant.policy_editor import EditorError, publish_text
-    from portal.policy.loader import PolicyLoadError
-    from portal.policy.versions import active_version, compiled
-
     current = await active_version(session)
     if current is None:
         raise SettingsError({"form": "There is no published policy yet; publish one first."})

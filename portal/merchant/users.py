@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.accounts import AccountError, hash_password, normalise_email
 from portal.audit import record
+from portal.errors import Invalid
 from portal.models.staff import ROLES, StaffUser
 
 ROLE_LABELS = {
@@ -29,7 +30,7 @@ ROLE_LABELS = {
 }
 
 
-class UserAdminError(ValueError):
+class UserAdminError(Invalid):
     """A user change that cannot happen; the message says why."""
 
 
@@ -66,6 +67,7 @@ async def get_user(session: AsyncSession, user_id: int) -> StaffUser:
     user = await session.get(StaffUser, user_id)
     if user is None:
         raise UserAdminError("That user does not exist.")
+
     return user
 
 

@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal.models.base import created_at_field, one_of, time_field
+from portal.models.base import check_table, created_at_field, one_of, state_field, time_field
 
-REFUND_STATUSES = (
-    "pending_approval",
-    "approved",
-    "processing",
-    "succeeded",
-    "failed",
-    "rejected",
-)
-LIVE_REFUND_STATUSES = ("pending_approval", "approved", "processing", "succeeded")
+
+class RefundStatus(StrEnum):
+    """Money going back; the moves are ``REFUND_TRANSITIONS``, made by
+    ``portal.money.refund_states``."""
+
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+_F = RefundStatus
+REFUND_TRANSITIONS: Mapping[RefundStatus, frozenset[RefundStatus]] = {
+    _F.PENDING_APPROVAL: frozenset({_F.APPROVED, _F.REJECTED}),
+    # approved → failed: the refund would pay back more than is still refundable
+    _F.APPROVED: frozenset({_F.PROCESSING, _F.FAILED}),
+    _F.PROCESSING: frozenset({_F.SUCCEEDED, _F.FAILED}),
+    _F.SUCCEEDED: frozenset(),
+    _F.FAILED: frozenset(),  # a retry is a new refund (new idempotency key)
+    _F.REJECTED: frozenset(),
+}
+check_table(RefundStatus, REFUND_TRANSITIONS)
+
+REFUND_STATUSES = tuple(RefundStatus)
+REFUND_CLOSED = frozenset({_F.SUCCEEDED, _F.FAILED, _F.REJECTED})
+"""Decided for good: a provider's later word changes nothing."""
+LIVE_REFUND_STATUSES = (_F.PENDING_APPROVAL, _F.APPROVED, _F.PROCESSING, _F.SUCCEEDED)
+"""Counted against what is still refundable (at most one live refund per return and purpose)."""
+REFUND_IN_FLIGHT = (_F.PENDING_APPROVAL, _F.APPROVED, _F.PROCESSING)
+"""Not decided yet: the return waits for it before it completes."""
+REFUND_UNDECIDED = (_F.PENDING_APPROVAL, _F.APPROVED)
+"""No money has moved and no provider was called."""
+REFUND_PAYABLE = (_F.APPROVED, _F.PROCESSING)
+"""Being paid: the payout job or the provider's answer settles it."""
 REFUND_PURPOSES = ("return", "exchange_difference")
 CREDIT_ENTRY_KINDS = ("issue", "bonus", "redeem", "expire", "reverse")
+
+
+_LIVE = f"status <> '{_F.FAILED}' AND status <> '{_F.REJECTED}'"
 
 
 class Refund(SQLModel, table=True):
@@ -35,8 +67,8 @@ class Refund(SQLModel, table=True):
             "return_id",
             "purpose",
             unique=True,
-            sqlite_where=sa.text("status <> 'failed' AND status <> 'rejected'"),
-            postgresql_where=sa.text("status <> 'failed' AND status <> 'rejected'"),
+            sqlite_where=sa.text(_LIVE),
+            postgresql_where=sa.text(_LIVE),
         ),
         sa.Index("ix_refunds_status_due", "status", "due_at"),
     )
@@ -46,7 +78,7 @@ class Refund(SQLModel, table=True):
     purpose: str = Field(default="return", max_length=24)
     amount: int
     currency: str = Field(max_length=3)
-    status: str = Field(default="pending_approval", max_length=20)
+    status: RefundStatus = state_field(RefundStatus.PENDING_APPROVAL, 20)
     provider: str = Field(default="manual", max_length=20)
     provider_reference: str | None = Field(default=None, max_length=255, index=True)
     idempotency_key: str = Field(max_length=64, unique=True)

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal.models.base import UTCDateTime, created_at_field, json_field, one_of, time_field
+from portal.models.base import (
+    UTCDateTime,
+    check_table,
+    created_at_field,
+    json_field,
+    one_of,
+    state_field,
+    time_field,
+)
 
-OUTBOX_STATUSES = ("pending", "sent", "done", "dead")
+
+class OutboxState(StrEnum):
+    """An outbox row; the moves are ``OUTBOX_TRANSITIONS``, made by
+    ``portal.jobs.outbox_states``."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DONE = "done"
+    DEAD = "dead"
+
+
+OUTBOX_TRANSITIONS: Mapping[OutboxState, frozenset[OutboxState]] = {
+    # pending → done/dead: the in-process runner and the worker run a row they were handed
+    # without waiting for the dispatcher's mark; an operator discards a waiting row
+    OutboxState.PENDING: frozenset({OutboxState.SENT, OutboxState.DONE, OutboxState.DEAD}),
+    # sent → pending: failed with tries left, or handed to a queue that lost it
+    OutboxState.SENT: frozenset({OutboxState.PENDING, OutboxState.DONE, OutboxState.DEAD}),
+    OutboxState.DONE: frozenset(),
+    # dead → pending: an operator retries it; → done: discarded while it ran, and it ran
+    OutboxState.DEAD: frozenset({OutboxState.PENDING, OutboxState.DONE}),
+}
+check_table(OutboxState, OUTBOX_TRANSITIONS)
+OUTBOX_STATUSES = tuple(OutboxState)
+OUTBOX_FINISHED = frozenset({OutboxState.DONE, OutboxState.DEAD})
+"""Never run again by itself."""
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -26,7 +60,7 @@ class OutboxMessage(SQLModel, table=True):
     job: str = Field(max_length=80)
     payload: dict[str, Any] = json_field(dict)
     dedupe_key: str = Field(max_length=200, unique=True)
-    status: str = Field(default="pending", max_length=10)
+    status: OutboxState = state_field(OutboxState.PENDING, 10)
     attempts: int = 0
     max_attempts: int = 8
     next_attempt_at: datetime = created_at_field()

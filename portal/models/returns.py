@@ -2,32 +2,143 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal.models.base import created_at_field, json_field, one_of, time_field
-
-RETURN_STATUSES = (
-    "requested",
-    "approved",
-    "label_issued",
-    "in_transit",
-    "delivered",
-    "received",
-    "inspected",
-    "completed",
-    "rejected",
-    "cancelled",
-    "expired",
+from portal.models.base import (
+    check_table,
+    created_at_field,
+    json_field,
+    one_of,
+    state_field,
+    time_field,
 )
+
+
+class ReturnStatus(StrEnum):
+    """Where a return stands; the moves are ``RETURN_TRANSITIONS``, made by
+    ``portal.returns.states``."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    LABEL_ISSUED = "label_issued"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    RECEIVED = "received"
+    INSPECTED = "inspected"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+_R = ReturnStatus
+RETURN_TRANSITIONS: Mapping[ReturnStatus, frozenset[ReturnStatus]] = {
+    _R.REQUESTED: frozenset({_R.APPROVED, _R.REJECTED, _R.CANCELLED, _R.EXPIRED}),
+    # approved → completed only when the shopper keeps every item (nothing ships back)
+    _R.APPROVED: frozenset({_R.LABEL_ISSUED, _R.COMPLETED, _R.CANCELLED, _R.EXPIRED}),
+    # a parcel may be received before the carrier reports it moving or delivered
+    _R.LABEL_ISSUED: frozenset(
+        {_R.IN_TRANSIT, _R.DELIVERED, _R.RECEIVED, _R.CANCELLED, _R.EXPIRED}
+    ),
+    _R.IN_TRANSIT: frozenset({_R.DELIVERED, _R.RECEIVED}),
+    _R.DELIVERED: frozenset({_R.RECEIVED}),
+    _R.RECEIVED: frozenset({_R.INSPECTED}),
+    _R.INSPECTED: frozenset({_R.COMPLETED}),
+    _R.COMPLETED: frozenset(),
+    _R.REJECTED: frozenset(),
+    _R.CANCELLED: frozenset(),
+    _R.EXPIRED: frozenset(),
+}
+RETURN_UNDO: Mapping[ReturnStatus, frozenset[ReturnStatus]] = {
+    _R.RECEIVED: frozenset({_R.LABEL_ISSUED, _R.IN_TRANSIT, _R.DELIVERED}),
+}
+"""Backward moves, made only by ``undo_receipt`` (a wrong scan goes back to where it was);
+never by tracking, which only moves a return forward along ``RETURN_TRANSITIONS``."""
+
+RETURN_STATUSES = tuple(ReturnStatus)
+RETURN_CLOSED = frozenset({_R.COMPLETED, _R.REJECTED, _R.CANCELLED, _R.EXPIRED})
+"""Final: nothing moves a closed return again (``closed_at`` is set)."""
+RETURN_CLOSED_WITHOUT_RESOLUTION = frozenset({_R.REJECTED, _R.CANCELLED, _R.EXPIRED})
+"""Closed with nothing given back: not counted as a return in the figures."""
+RETURN_CANCELLABLE = frozenset({_R.REQUESTED, _R.APPROVED, _R.LABEL_ISSUED})
+"""Not yet handed to the carrier: the shopper may still change their mind."""
+RETURN_EXPIRABLE = frozenset({_R.APPROVED, _R.LABEL_ISSUED})
+"""Approved but never shipped: expires when its ship-by date passes."""
+RETURN_AWAITING_PARCEL = (_R.LABEL_ISSUED, _R.IN_TRANSIT, _R.DELIVERED)
+"""The label is out and the parcel is expected at the warehouse (it may be received)."""
+RETURN_TRACKED = (_R.LABEL_ISSUED, _R.IN_TRANSIT)
+"""The carrier has news to give: tracking is polled."""
+RETURN_AFTER_RECEIPT = frozenset({_R.RECEIVED, _R.INSPECTED, _R.COMPLETED})
+"""The parcel reached the warehouse."""
+RETURN_PROGRESS = (
+    _R.REQUESTED,
+    _R.APPROVED,
+    _R.LABEL_ISSUED,
+    _R.IN_TRANSIT,
+    _R.DELIVERED,
+    _R.RECEIVED,
+    _R.INSPECTED,
+    _R.COMPLETED,
+)
+"""The way forward, in order; a return only ever moves to a later one (but ``undo_receipt``)."""
+
 RESOLUTIONS = ("exchange", "store_credit", "refund", "keep_item")
-LABEL_STATES = ("none", "pending", "ready", "failed", "voided")
+
+
+class LabelState(StrEnum):
+    """The prepaid label of a return; the moves are ``LABEL_TRANSITIONS``."""
+
+    NONE = "none"
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    VOIDED = "voided"
+
+
+LABEL_TRANSITIONS: Mapping[LabelState, frozenset[LabelState]] = {
+    LabelState.NONE: frozenset({LabelState.PENDING}),
+    # voided while pending: the label was bought as the return closed, and is given back
+    LabelState.PENDING: frozenset({LabelState.READY, LabelState.FAILED, LabelState.VOIDED}),
+    LabelState.FAILED: frozenset({LabelState.PENDING}),
+    LabelState.READY: frozenset({LabelState.VOIDED}),
+    LabelState.VOIDED: frozenset(),
+}
+LABEL_STATES = tuple(LabelState)
+
 CONDITIONS = ("as_new", "opened", "used", "damaged", "wrong_item", "missing")
 DISPOSITIONS = ("restock", "refurbish", "dispose", "return_to_shopper")
-EXCHANGE_STATUSES = ("reserved", "released", "shipped", "cancelled")
+
+
+class ExchangeStatus(StrEnum):
+    """A replacement held from stock; the moves are ``EXCHANGE_TRANSITIONS``."""
+
+    RESERVED = "reserved"
+    RELEASED = "released"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+EXCHANGE_TRANSITIONS: Mapping[ExchangeStatus, frozenset[ExchangeStatus]] = {
+    ExchangeStatus.RESERVED: frozenset({ExchangeStatus.RELEASED, ExchangeStatus.CANCELLED}),
+    ExchangeStatus.RELEASED: frozenset({ExchangeStatus.SHIPPED}),
+    ExchangeStatus.SHIPPED: frozenset(),
+    ExchangeStatus.CANCELLED: frozenset(),
+}
+EXCHANGE_STATUSES = tuple(ExchangeStatus)
+EXCHANGE_LIVE = frozenset(
+    {ExchangeStatus.RESERVED, ExchangeStatus.RELEASED, ExchangeStatus.SHIPPED}
+)
+"""Not cancelled: the shopper gets (or got) the replacement."""
+
+check_table(ReturnStatus, RETURN_TRANSITIONS)
+check_table(LabelState, LABEL_TRANSITIONS)
+check_table(ExchangeStatus, EXCHANGE_TRANSITIONS)
 
 
 class Return(SQLModel, table=True):
@@ -47,7 +158,7 @@ class Return(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     rma: str = Field(max_length=32, unique=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
-    status: str = Field(default="requested", max_length=20)
+    status: ReturnStatus = state_field(ReturnStatus.REQUESTED, 20)
     policy_version_id: int | None = Field(default=None, foreign_key="policy_versions.id")
     submission_key: str = Field(max_length=64, unique=True)
     request: dict[str, Any] = json_field(dict)
@@ -59,7 +170,7 @@ class Return(SQLModel, table=True):
     needs_approval: bool = False
     require_review: bool = False
     destination: str = Field(default="", max_length=64)
-    label_state: str = Field(default="none", max_length=10)
+    label_state: LabelState = state_field(LabelState.NONE, 10)
     label_error: str | None = Field(default=None, max_length=1000)
     carrier: str | None = Field(default=None, max_length=40)
     service: str | None = Field(default=None, max_length=80)
@@ -144,7 +255,7 @@ class Exchange(SQLModel, table=True):
     variant_id: int = Field(foreign_key="variants.id", index=True)
     quantity: int
     price_difference: int = 0
-    status: str = Field(default="reserved", max_length=20)
+    status: ExchangeStatus = state_field(ExchangeStatus.RESERVED, 20)
     payment_reference: str | None = Field(default=None, max_length=255)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal.models.base import created_at_field, json_field, one_of, time_field
+from portal.models.base import (
+    check_table,
+    created_at_field,
+    json_field,
+    one_of,
+    state_field,
+    time_field,
+)
 
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+class DeliveryState(StrEnum):
+    """One webhook delivery; the moves are ``DELIVERY_TRANSITIONS``, made by
+    ``portal.webhook_states``."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+DELIVERY_TRANSITIONS: Mapping[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.PENDING: frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED}),
+    DeliveryState.DELIVERED: frozenset({DeliveryState.PENDING}),  # resent by staff
+    DeliveryState.FAILED: frozenset({DeliveryState.PENDING, DeliveryState.DELIVERED}),
+}
+check_table(DeliveryState, DELIVERY_TRANSITIONS)
+DELIVERY_STATUSES = tuple(DeliveryState)
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -42,7 +67,7 @@ class WebhookDelivery(SQLModel, table=True):
     event: str = Field(max_length=40)
     event_id: str = Field(max_length=64)
     payload: dict[str, Any] = json_field(dict)
-    status: str = Field(default="pending", max_length=10)
+    status: DeliveryState = state_field(DeliveryState.PENDING, 10)
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=1000)

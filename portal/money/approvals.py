@@ -9,34 +9,39 @@ and queue its payment once. Each function commits its own transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
-from portal.models.base import utcnow
-from portal.models.money import LIVE_REFUND_STATUSES, Refund, RefundApproval
+from portal.errors import Conflict
+from portal.models.base import id_of, utcnow
+from portal.models.money import LIVE_REFUND_STATUSES, Refund, RefundApproval, RefundStatus
 from portal.models.outbox import OutboxMessage
 from portal.models.staff import StaffUser
+from portal.money import refund_states
+from portal.money.hooks import refund_settled
+from portal.money.payouts import settle
 from portal.money.refunds import (
     RefundLimitExceeded,
     check_limit,
+    lock_refund,
     paid_for_returns,
     queue_payout,
 )
+from portal.payments import ProviderRefund
 
 
-class RefundDecisionError(ValueError):
+class RefundDecisionError(Conflict):
     """The decision is not possible (wrong state, same approver twice, no reason …)."""
 
 
 @dataclass(frozen=True)
 class ApprovalOutcome:
     refund_id: int
-    status: str
+    status: RefundStatus
     approvals: int
     needed: int
     message: str
@@ -50,33 +55,13 @@ def actor_of(user: StaffUser) -> str:
     return f"user:{user.email}"
 
 
-async def lock_refund(session: AsyncSession, refund_id: int) -> Refund:
-    """Load the refund under a row lock (taken before anything else is read)."""
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        # Take SQLite's write lock first, so the state we read is the state we change.
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(Refund).where(Refund.id == refund_id).values(id=Refund.id)
-        )
-    refund = (
-        await session.exec(
-            select(Refund)
-            .where(Refund.id == refund_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if refund is None:
-        raise LookupError(f"There is no refund {refund_id}.")
-    return refund
-
-
 async def approve(
     session: AsyncSession, refund_id: int, user: StaffUser, *, threshold: int
 ) -> ApprovalOutcome:
     """Record ``user``'s approval; the refund is approved once enough people agreed."""
     try:
         refund = await lock_refund(session, refund_id)
-        if refund.status != "pending_approval":
+        if refund.status != RefundStatus.PENDING_APPROVAL:
             raise RefundDecisionError(
                 f"Refund {refund_id} is {refund.status}; it cannot be approved."
             )
@@ -90,7 +75,7 @@ async def approve(
                 f"You already approved refund {refund_id}; a second, different person must approve it."
             )
         await check_limit(session, refund)
-        session.add(RefundApproval(refund_id=refund_id, user_id=user.id))  # type: ignore[arg-type]
+        session.add(RefundApproval(refund_id=refund_id, user_id=id_of(user)))
         await session.flush()
         count, needed = len(existing) + 1, approvals_needed(refund.amount, threshold)
         await record(
@@ -102,19 +87,7 @@ async def approve(
             data={"approvals": count, "needed": needed},
         )
         if count >= needed:
-            refund.status = "approved"
-            refund.decided_at = utcnow()
-            session.add(refund)
-            await record(
-                session,
-                actor_of(user),
-                "refund",
-                refund_id,
-                "approved",
-                from_state="pending_approval",
-                to_state="approved",
-                data={"approvals": count},
-            )
+            await refund_states.approve(session, refund, actor_of(user), data={"approvals": count})
             await queue_payout(session, refund)
             message = f"Refund {refund_id} approved; the payment is queued."
         else:
@@ -165,16 +138,14 @@ async def _approve_chunk(
     session: AsyncSession, chunk: list[int], user: StaffUser, threshold: int
 ) -> tuple[list[ApprovalOutcome], dict[int, str]]:
     if session.bind is not None and session.bind.dialect.name == "sqlite":
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(Refund).where(Refund.id.in_(chunk)).values(id=Refund.id)  # type: ignore[union-attr]
-        )
+        await session.exec(sa.update(Refund).where(col(Refund.id).in_(chunk)).values(id=Refund.id))
     refunds = {
         r.id: r
         for r in (
             await session.exec(
                 select(Refund)
-                .where(Refund.id.in_(chunk))  # type: ignore[union-attr]
-                .order_by(Refund.id)  # type: ignore[arg-type]
+                .where(col(Refund.id).in_(chunk))
+                .order_by(col(Refund.id))
                 .with_for_update()
                 .execution_options(populate_existing=True)
             )
@@ -184,23 +155,23 @@ async def _approve_chunk(
     for refund_id, user_id in (
         await session.exec(
             select(RefundApproval.refund_id, RefundApproval.user_id).where(
-                RefundApproval.refund_id.in_(chunk)  # type: ignore[attr-defined]
+                col(RefundApproval.refund_id).in_(chunk)
             )
         )
     ).all():
         approvers.setdefault(refund_id, set()).add(user_id)
     return_ids = sorted({r.return_id for r in refunds.values()})
     paid = await paid_for_returns(session, return_ids)
-    live: dict[int, list[tuple[int, int]]] = {}
-    for return_id, refund_id, amount in (
+    live: dict[int, list[tuple[int | None, int]]] = {}
+    for return_id, live_id, amount in (
         await session.exec(
             select(Refund.return_id, Refund.id, Refund.amount).where(
-                Refund.return_id.in_(return_ids),  # type: ignore[attr-defined]
-                Refund.status.in_(LIVE_REFUND_STATUSES),  # type: ignore[attr-defined]
+                col(Refund.return_id).in_(return_ids),
+                col(Refund.status).in_(LIVE_REFUND_STATUSES),
             )
         )
     ).all():
-        live.setdefault(return_id, []).append((refund_id, amount))
+        live.setdefault(return_id, []).append((live_id, amount))
     done: list[ApprovalOutcome] = []
     errors: dict[int, str] = {}
     now = utcnow()
@@ -211,7 +182,7 @@ async def _approve_chunk(
         if refund is None:
             errors[refund_id] = f"There is no refund {refund_id}."
             continue
-        if refund.status != "pending_approval":
+        if refund.status != RefundStatus.PENDING_APPROVAL:
             errors[refund_id] = f"Refund {refund_id} is {refund.status}; it cannot be approved."
             continue
         if user.id in approvers.get(refund_id, set()):
@@ -227,7 +198,7 @@ async def _approve_chunk(
                 f"Refund of {refund.amount} exceeds the {room} still refundable for this return."
             )
             continue
-        session.add(RefundApproval(refund_id=refund_id, user_id=user.id))  # type: ignore[arg-type]
+        session.add(RefundApproval(refund_id=refund_id, user_id=id_of(user)))
         count = len(approvers.get(refund_id, set())) + 1
         needed = approvals_needed(refund.amount, threshold)
         await record(
@@ -239,19 +210,7 @@ async def _approve_chunk(
             data={"approvals": count, "needed": needed},
         )
         if count >= needed:
-            refund.status = "approved"
-            refund.decided_at = now
-            session.add(refund)
-            await record(
-                session,
-                actor,
-                "refund",
-                refund_id,
-                "approved",
-                from_state="pending_approval",
-                to_state="approved",
-                data={"approvals": count},
-            )
+            await refund_states.approve(session, refund, actor, data={"approvals": count})
             approved.append(refund)
             message = f"Refund {refund_id} approved; the payment is queued."
         else:
@@ -263,7 +222,7 @@ async def _approve_chunk(
         queued = set(
             (
                 await session.exec(
-                    select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))  # type: ignore[attr-defined]
+                    select(OutboxMessage.dedupe_key).where(col(OutboxMessage.dedupe_key).in_(keys))
                 )
             ).all()
         )
@@ -293,13 +252,13 @@ async def reject(
     reason: str,
     *,
     shopper_message: str = "",
-    signer: Any = None,
 ) -> Refund:
     """Refuse a refund that waits for approval; the reason is kept and shown to staff.
 
-    In the same transaction the return is closed when nothing else is left to wait for
-    (``inspected → completed``, or ``approved → completed`` for a keep-every-item return),
-    and, given a ``signer``, the shopper is told by the ``return_refund_declined`` e-mail.
+    In the same transaction the settled-refund hook (``portal.money.hooks``) closes the
+    return when nothing else is left to wait for (``inspected → completed``, or
+    ``approved → completed`` for a keep-every-item return) and tells the shopper by the
+    ``return_refund_declined`` e-mail.
     The internal ``reason`` never reaches the shopper: ``shopper_message`` does, or a
     standard sentence pointing to the store's support address.
     """
@@ -309,61 +268,19 @@ async def reject(
         raise RefundDecisionError("Say why the refund is rejected.")
     try:
         refund = await lock_refund(session, refund_id)
-        if refund.status != "pending_approval":
+        if refund.status != RefundStatus.PENDING_APPROVAL:
             raise RefundDecisionError(
                 f"Refund {refund_id} is {refund.status}; it cannot be rejected."
             )
-        refund.status = "rejected"
-        refund.rejection_reason = reason[:1000]
-        refund.decided_at = utcnow()
-        session.add(refund)
-        await record(
-            session,
-            actor_of(user),
-            "refund",
-            refund_id,
-            "rejected",
-            from_state="pending_approval",
-            to_state="rejected",
-            reason=reason,
-            data={"shopper_message": shopper_message},
+        await refund_states.decline(
+            session, refund, actor_of(user), reason, data={"shopper_message": shopper_message}
         )
-        await _after_rejection(session, refund, actor_of(user), shopper_message, signer)
+        await refund_settled(session, refund, actor=actor_of(user), shopper_message=shopper_message)
         await session.commit()
         return refund
     except BaseException:
         await session.rollback()
         raise
-
-
-async def _after_rejection(
-    session: AsyncSession, refund: Refund, actor: str, shopper_message: str, signer: Any
-) -> None:
-    """Close the return when no other refund is left in flight (mirrors a paid refund in
-    ``portal.money.payouts``) and tell the shopper the refund was declined."""
-    from portal.models.orders import Order
-    from portal.models.returns import Return
-    from portal.money.payouts import complete_if_settled
-    from portal.returns.notify import notify_shopper
-
-    ret = await session.get(Return, refund.return_id)
-    if ret is None:
-        return
-    await complete_if_settled(session, ret, refund, actor, "Refund declined by finance")
-    order = await session.get(Order, ret.order_id)
-    if signer is not None and order is not None:
-        await notify_shopper(
-            session,
-            ret,
-            order,
-            "refund_declined",
-            signer,
-            extra={
-                "shopper_message": shopper_message,
-                "declined_amount": refund.amount,
-                "completed": ret.status == "completed",
-            },
-        )
 
 
 async def bulk_reject(
@@ -373,7 +290,6 @@ async def bulk_reject(
     reason: str,
     *,
     shopper_message: str = "",
-    signer: Any = None,
 ) -> tuple[list[int], dict[int, str]]:
     """Reject many refunds with one reason (and one message to the shopper), each in its
     own transaction exactly as ``reject``; report what worked and what did not."""
@@ -389,7 +305,6 @@ async def bulk_reject(
                 user,
                 reason,
                 shopper_message=shopper_message,
-                signer=signer,
             )
             done.append(refund_id)
         except (RefundDecisionError, LookupError) as exc:
@@ -398,18 +313,15 @@ async def bulk_reject(
 
 
 async def mark_paid(
-    session: AsyncSession, refund_id: int, user: StaffUser, reference: str, *, signer: Any = None
+    session: AsyncSession, refund_id: int, user: StaffUser, reference: str
 ) -> Refund:
     """Manual payments: finance paid outside the portal and records the reference."""
-    from portal.money.payouts import settle
-    from portal.payments import ProviderRefund
-
     reference = reference.strip()
     if not reference:
         raise RefundDecisionError("Enter the payment reference (bank transfer id, receipt …).")
     try:
         refund = await lock_refund(session, refund_id)
-        if refund.status != "processing" or refund.provider != "manual":
+        if refund.status != RefundStatus.PROCESSING or refund.provider != "manual":
             raise RefundDecisionError(
                 f"Refund {refund_id} is {refund.status} ({refund.provider}); only manual refunds "
                 "being processed can be marked paid."
@@ -419,7 +331,6 @@ async def mark_paid(
             refund,
             ProviderRefund(reference[:255], "succeeded", refund.amount, refund.currency, refund.id),
             actor=actor_of(user),
-            signer=signer,
         )
         await session.commit()
         return refund
@@ -433,40 +344,19 @@ async def retry_failed(session: AsyncSession, refund_id: int, user: StaffUser) -
     the old one for good), approved already since people approved the first."""
     try:
         failed = await lock_refund(session, refund_id)
-        if failed.status != "failed":
+        if failed.status != RefundStatus.FAILED:
             raise RefundDecisionError(
                 f"Refund {refund_id} is {failed.status}; only failed ones are retried."
             )
         attempts = (
-            await session.exec(  # type: ignore[call-overload]
-                sa.select(sa.func.count()).where(
+            await session.exec(
+                select(sa.func.count()).where(
                     Refund.return_id == failed.return_id, Refund.purpose == failed.purpose
                 )
             )
-        ).scalar_one()
-        retry = Refund(
-            return_id=failed.return_id,
-            purpose=failed.purpose,
-            amount=failed.amount,
-            currency=failed.currency,
-            status="approved",
-            auto_approved=failed.auto_approved,
-            idempotency_key=f"{failed.idempotency_key.split('~')[0]}~{attempts + 1}",
-            due_at=failed.due_at,
-            decided_at=utcnow(),
-        )
-        session.add(retry)
-        await session.flush()
+        ).one()
+        retry = await refund_states.retry(session, failed, actor_of(user), attempts + 1)
         await check_limit(session, retry)
-        await record(
-            session,
-            actor_of(user),
-            "refund",
-            retry.id,
-            "retried",
-            to_state="approved",
-            data={"retry_of": refund_id},
-        )
         await queue_payout(session, retry)
         await session.commit()
         return retry

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Conflict, DomainError, NotFound
+from portal.models.base import id_of, utcnow
 from portal.models.money import StoreCreditCode, StoreCreditEntry
+from portal.models.returns import Return
 from portal.money.currency import format_money
+from portal.webhooks import emit
 
 # No 0/O, 1/I/L: codes are read aloud and typed at a till.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -31,12 +35,12 @@ def new_code() -> str:
 
 async def balance(session: AsyncSession, code_id: int) -> int:
     total = (
-        await session.exec(  # type: ignore[call-overload]
-            sa.select(sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)).where(
+        await session.exec(
+            select(sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)).where(
                 StoreCreditEntry.code_id == code_id
             )
         )
-    ).scalar_one()
+    ).one()
     return int(total)
 
 
@@ -66,9 +70,7 @@ async def issue_credit(
         )
     ).first()
     if existing is not None:
-        return await session.get(StoreCreditCode, existing.code_id)  # type: ignore[return-value]
-    from portal.models.base import utcnow
-
+        return await session.get_one(StoreCreditCode, existing.code_id)
     moment = now or utcnow()
     code = StoreCreditCode(
         code=new_code(),
@@ -78,9 +80,10 @@ async def issue_credit(
     )
     session.add(code)
     await session.flush()
+    code_id = id_of(code)
     session.add(
         StoreCreditEntry(
-            code_id=code.id,
+            code_id=code_id,
             kind="issue",
             amount=amount,
             return_id=return_id,
@@ -92,7 +95,7 @@ async def issue_credit(
     if bonus:
         session.add(
             StoreCreditEntry(
-                code_id=code.id,
+                code_id=code_id,
                 kind="bonus",
                 amount=bonus,
                 return_id=return_id,
@@ -110,9 +113,6 @@ async def issue_credit(
         "issued",
         data={"amount": amount, "bonus": bonus, "return_id": return_id},
     )
-    from portal.models.returns import Return
-    from portal.webhooks import emit
-
     ret = await session.get(Return, return_id) if return_id else None
     # The store's own systems learn the code (it is theirs to honour at the till).
     await emit(
@@ -122,6 +122,7 @@ async def issue_credit(
             "code": code.code,
             "amount": amount,
             "bonus": bonus,
+            "total": amount + bonus,
             "currency": currency,
             "rma": ret.rma if ret else None,
             "expires_at": code.expires_at.isoformat() if code.expires_at else None,
@@ -131,21 +132,21 @@ async def issue_credit(
     return code
 
 
-class CreditError(ValueError):
+class CreditError(DomainError):
     """A ledger operation that cannot be done (unknown code, not enough balance …)."""
 
     status_code = 422
 
 
-class UnknownCode(CreditError):
+class UnknownCode(CreditError, NotFound):
     status_code = 404
 
 
-class InsufficientCredit(CreditError):
+class InsufficientCredit(CreditError, Conflict):
     status_code = 409
 
 
-class KeyReused(CreditError):
+class KeyReused(CreditError, Conflict):
     """The idempotency key was used before for a different operation."""
 
     status_code = 409
@@ -168,9 +169,9 @@ async def lock_code(session: AsyncSession, code: str) -> StoreCreditCode:
     """
     code = code.strip().upper()
     if session.bind is not None and session.bind.dialect.name == "sqlite":
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             sa.update(StoreCreditCode)
-            .where(StoreCreditCode.code == code)
+            .where(col(StoreCreditCode.code) == code)
             .values(disabled=StoreCreditCode.disabled)
         )
     row = (
@@ -196,7 +197,7 @@ async def _replay(
         return None
     if entry.code_id != code.id or entry.kind != kind or entry.amount != -amount:
         raise KeyReused("This idempotency key was already used for a different request.")
-    return LedgerResult(code.code, entry.id, amount, await balance(session, code.id), True)  # type: ignore[arg-type]
+    return LedgerResult(code.code, id_of(entry), amount, await balance(session, id_of(code)), True)
 
 
 async def _debit(
@@ -223,20 +224,18 @@ async def _debit(
             await session.rollback()
             return replayed
         if kind == "redeem":
-            from portal.models.base import utcnow
-
             moment = now or utcnow()
             if code.disabled:
                 raise CreditError("This store-credit code is disabled.")
             if code.expires_at is not None and code.expires_at <= moment:
                 raise CreditError("This store-credit code has expired.")
-        available = await balance(session, code.id)  # type: ignore[arg-type]
+        available = await balance(session, id_of(code))
         if amount > available:
             raise InsufficientCredit(
                 f"Only {available} is left on this code; {amount} was asked for."
             )
         entry = StoreCreditEntry(
-            code_id=code.id,  # type: ignore[arg-type]
+            code_id=id_of(code),
             kind=kind,
             amount=-amount,
             idempotency_key=ledger_key,
@@ -255,7 +254,7 @@ async def _debit(
             data={"amount": amount, "balance": available - amount, "key": key},
         )
         await session.commit()
-        return LedgerResult(code.code, entry.id, amount, available - amount, False)  # type: ignore[arg-type]
+        return LedgerResult(code.code, id_of(entry), amount, available - amount, False)
     except BaseException:
         await session.rollback()
         raise
@@ -297,8 +296,8 @@ async def expire_code(session: AsyncSession, code: str, *, actor: str) -> Ledger
     row = (await session.exec(select(StoreCreditCode).where(StoreCreditCode.code == code))).first()
     if row is None:
         raise UnknownCode("That store-credit code does not exist.")
-    code_id = row.id
-    left = await balance(session, code_id)  # type: ignore[arg-type]
+    code_id = id_of(row)
+    left = await balance(session, code_id)
     await session.rollback()
     if left <= 0:
         return None
@@ -328,13 +327,13 @@ async def issued_for(session: AsyncSession, key: str) -> tuple[StoreCreditCode |
         return None, 0
     code = await session.get(StoreCreditCode, entry.code_id)
     issued = (
-        await session.exec(  # type: ignore[call-overload]
-            sa.select(sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)).where(
+        await session.exec(
+            select(sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)).where(
                 StoreCreditEntry.code_id == entry.code_id,
-                StoreCreditEntry.kind.in_(("issue", "bonus")),  # type: ignore[attr-defined]
+                col(StoreCreditEntry.kind).in_(("issue", "bonus")),
             )
         )
-    ).scalar_one()
+    ).one()
     return code, int(issued)
 
 
@@ -390,13 +389,13 @@ async def claw_back(
     ).first()
     if done is not None:
         return Clawback(code.code, amount, -done.amount, amount + done.amount, replayed=True)
-    available = max(0, await balance(session, code.id))  # type: ignore[arg-type]
+    available = max(0, await balance(session, id_of(code)))
     taken = min(amount, available)
     uncollectable = amount - taken
     if taken > 0:
         session.add(
             StoreCreditEntry(
-                code_id=code.id,  # type: ignore[arg-type]
+                code_id=id_of(code),
                 kind="reverse",
                 amount=-taken,
                 return_id=return_id,

@@ -185,10 +185,6 @@ def is_known_currency(code: str) -> bool:
     return code in MINOR_UNITS
 
 
-def minor_unit_exponent(code: str) -> int:
-    return MINOR_UNITS[code]
-
-
 def format_money(amount: int, currency: str) -> str:
     """Human format for pages and e-mails, e.g. ``USD 12.50`` → ``$12.50``."""
     exponent = MINOR_UNITS.get(currency, 2)

@@ -8,16 +8,15 @@ sends the same key and asks the provider to look for an earlier refund first.
 
 ``settle`` is idempotent and order-free: a webhook that arrives before the API response
 settles the refund, and the late response then finds it settled and changes nothing, so
-nothing is counted twice. A return whose refunds have all succeeded and which has been
-inspected (or, when the shopper keeps every item, approved) is completed then (its
-resolution is done) and the shopper is told.
+nothing is counted twice. A paid refund is announced to the store and handed to the
+settled-refund hook (``portal.money.hooks``), which completes the return when nothing
+else is left to pay and tells the shopper.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,33 +24,39 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from portal.audit import record
 from portal.db import Database
 from portal.models.base import utcnow
-from portal.models.money import Refund
+from portal.models.money import REFUND_CLOSED, REFUND_PAYABLE, Refund, RefundStatus
 from portal.models.orders import Order
 from portal.models.returns import Return
-from portal.money.approvals import lock_refund
-from portal.money.refunds import RefundLimitExceeded, check_limit
+from portal.money import refund_states
+from portal.money.hooks import refund_settled
+from portal.money.refunds import RefundLimitExceeded, check_limit, lock_refund
 from portal.payments import Payments, PaymentsError, ProviderRefund, RefundRequest
+from portal.webhooks import emit
 
 logger = logging.getLogger("portal.money")
-IN_FLIGHT = ("pending_approval", "approved", "processing")
 CLAIM_LEASE = timedelta(minutes=2)
 """Longer than the SDK's request timeout (30 s), so a live claim means a live call."""
 
 
 async def settle(
-    session: AsyncSession, refund: Refund, result: ProviderRefund, *, actor: str, signer: Any = None
+    session: AsyncSession, refund: Refund, result: ProviderRefund, *, actor: str
 ) -> bool:
-    """Apply a provider's word to a locked refund; True when it changed anything."""
-    if refund.status in ("succeeded", "failed", "rejected"):
+    """Apply a provider's word to a locked refund being paid; True when it changed anything."""
+    if refund.status in REFUND_CLOSED:
         if refund.provider_reference and refund.provider_reference != result.reference:
             logger.warning(
                 "provider reports a second refund",
                 extra={"fields": {"refund": refund.id, "reference": result.reference}},
             )
         return False
-    previous = refund.status
-    refund.provider_reference = result.reference or refund.provider_reference
+    if refund.status != RefundStatus.PROCESSING:
+        logger.warning(
+            "provider reports a refund never sent",
+            extra={"fields": {"refund": refund.id, "status": refund.status}},
+        )
+        return False
     if result.status == "pending":
+        refund.provider_reference = result.reference or refund.provider_reference
         session.add(refund)
         await record(
             session,
@@ -62,70 +67,31 @@ async def settle(
             data={"reference": result.reference},
         )
         return True
-    refund.status = result.status
-    refund.completed_at = utcnow()
     if result.status == "failed":
-        refund.failure_reason = (result.failure_reason or "The provider refused the refund.")[:1000]
-    session.add(refund)
-    await record(
-        session,
-        actor,
-        "refund",
-        refund.id,
-        result.status,
-        from_state=previous,
-        to_state=result.status,
-        reason=(refund.failure_reason or "") if result.status == "failed" else "",
-        data={"reference": result.reference, "amount": result.amount},
+        await refund_states.fail(
+            session,
+            refund,
+            actor,
+            result.failure_reason or "The provider refused the refund.",
+            reference=result.reference,
+            data={"reference": result.reference, "amount": result.amount},
+        )
+        return True
+    await refund_states.mark_paid(
+        session, refund, actor, reference=result.reference, amount=result.amount
     )
-    if result.status == "succeeded":
-        await _after_success(session, refund, actor, signer)
+    if refund.status == RefundStatus.SUCCEEDED:
+        await _after_success(session, refund, actor)
     return True
 
 
-async def complete_if_settled(
-    session: AsyncSession, ret: Return, refund: Refund, actor: str, reason: str
-) -> bool:
-    """Complete ``ret`` once ``refund`` is decided (paid or declined) and no other refund is
-    left in flight: an inspected return, or an approved one whose every item the shopper
-    keeps (settled at approval, no inspection). False when the return stays open."""
-    from portal.returns.states import TransitionError, keeps_everything, transition
-
-    waiting = (
-        await session.exec(
-            select(Refund.id).where(
-                Refund.return_id == ret.id,
-                Refund.id != refund.id,
-                Refund.status.in_(IN_FLIGHT),  # type: ignore[attr-defined]
-            )
-        )
-    ).first()
-    if waiting is not None or not (
-        ret.status == "inspected"
-        or (ret.status == "approved" and await keeps_everything(session, ret.id))  # type: ignore[arg-type]
-    ):
-        return False
-    try:
-        await transition(
-            session, ret, "completed", actor, reason=reason, data={"refund_id": refund.id}
-        )
-    except TransitionError:  # the return moved on meanwhile; the refund's outcome stands
-        logger.info("return not completed after refund", extra={"fields": {"rma": ret.rma}})
-        return False
-    return True
-
-
-async def _after_success(session: AsyncSession, refund: Refund, actor: str, signer: Any) -> None:
-    """Tell the shopper, and complete the return when nothing else is left to pay."""
-    from portal.returns.notify import notify_shopper
-    from portal.webhooks import emit
-
+async def _after_success(session: AsyncSession, refund: Refund, actor: str) -> None:
+    """Tell the store, then the settled-refund hook (the return is completed when nothing
+    else is left to pay, and the shopper told)."""
     ret = await session.get(Return, refund.return_id)
     if ret is None:
         return
     order = await session.get(Order, ret.order_id)
-    if signer is not None and order is not None:
-        await notify_shopper(session, ret, order, "refunded", signer)
     await emit(
         session,
         "refund.succeeded",
@@ -141,9 +107,7 @@ async def _after_success(session: AsyncSession, refund: Refund, actor: str, sign
         },
         key=f"refund.succeeded:{refund.id}",
     )
-    completed = await complete_if_settled(session, ret, refund, actor, "Refund paid")
-    if completed and signer is not None and order is not None:
-        await notify_shopper(session, ret, order, "completed", signer)
+    await refund_settled(session, refund, actor=actor)
 
 
 class RefundInFlight(PaymentsError):
@@ -153,7 +117,7 @@ class RefundInFlight(PaymentsError):
         super().__init__(f"Refund {refund_id} is being paid by another worker.", retryable=True)
 
 
-async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any = None) -> str:
+async def issue(db: Database, payments: Payments, refund_id: int) -> str:
     """Pay refund ``refund_id`` once. Returns its status afterwards.
 
     The claim: under the row lock, a worker takes a lease (``claimed_until``) and counts
@@ -166,8 +130,8 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
     async with db.session() as session:
         refund = await lock_refund(session, refund_id)
         status = refund.status
-        if status not in ("approved", "processing") or (
-            status == "processing" and refund.provider_reference
+        if status not in REFUND_PAYABLE or (
+            status == RefundStatus.PROCESSING and refund.provider_reference
         ):
             await session.rollback()  # done, or the provider has it and will tell us
             return status
@@ -175,37 +139,14 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
         if refund.claimed_until is not None and refund.claimed_until > moment:
             await session.rollback()
             raise RefundInFlight(refund_id)
-        if refund.status == "approved":
+        if refund.status == RefundStatus.APPROVED:
             try:
                 await check_limit(session, refund)
             except RefundLimitExceeded as exc:
-                refund.status, refund.failure_reason = "failed", str(exc)
-                refund.completed_at = moment
-                session.add(refund)
-                await record(
-                    session,
-                    "system",
-                    "refund",
-                    refund_id,
-                    "failed",
-                    from_state="approved",
-                    to_state="failed",
-                    reason=str(exc),
-                )
+                await refund_states.fail(session, refund, "system", str(exc))
                 await session.commit()
-                return "failed"
-            refund.status = "processing"
-            refund.provider = payments.name
-            await record(
-                session,
-                "system",
-                "refund",
-                refund_id,
-                "processing",
-                from_state="approved",
-                to_state="processing",
-                data={"provider": payments.name},
-            )
+                return refund.status
+            await refund_states.start_processing(session, refund, payments.name)
         retry = refund.attempts > 0
         refund.attempts += 1
         refund.claimed_until = moment + CLAIM_LEASE
@@ -236,7 +177,7 @@ async def issue(db: Database, payments: Payments, refund_id: int, *, signer: Any
         refund.claimed_until = None
         session.add(refund)
         if result is not None:  # None: manual payments, finance marks it paid
-            await settle(session, refund, result, actor=f"provider:{payments.name}", signer=signer)
+            await settle(session, refund, result, actor=f"provider:{payments.name}")
         await session.commit()
         return refund.status
 
@@ -259,9 +200,7 @@ async def _release(db: Database, refund_id: int, error: str) -> None:
         await session.commit()
 
 
-async def apply_provider_refunds(
-    db: Database, provider: str, refunds: list[ProviderRefund], *, signer: Any = None
-) -> int:
+async def apply_provider_refunds(db: Database, provider: str, refunds: list[ProviderRefund]) -> int:
     """Settle our refunds from a webhook's refunds (matched by our id, else by reference)."""
     changed = 0
     for item in refunds:
@@ -279,10 +218,10 @@ async def apply_provider_refunds(
                 refund = await lock_refund(session, refund_id)
             except LookupError:
                 continue
-            if refund.status not in ("approved", "processing"):
+            if refund.status != RefundStatus.PROCESSING:
                 await session.rollback()
                 continue
-            if await settle(session, refund, item, actor=f"provider:{provider}", signer=signer):
+            if await settle(session, refund, item, actor=f"provider:{provider}"):
                 changed += 1
             await session.commit()
     return changed

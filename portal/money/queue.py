@@ -8,25 +8,33 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.models.audit import AuditEvent
-from portal.models.base import utcnow
-from portal.models.money import Refund, RefundApproval
+from portal.models.base import id_of, utcnow
+from portal.models.money import REFUND_IN_FLIGHT, Refund, RefundApproval, RefundStatus
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import Return, ReturnLine
 from portal.models.staff import StaffUser
-from portal.money.refunds import paid_for_lines, refundable
 
-QUEUE_STATUSES = ("pending_approval", "approved", "processing", "failed", "succeeded", "rejected")
+QUEUE_STATUSES = (
+    RefundStatus.PENDING_APPROVAL,
+    RefundStatus.APPROVED,
+    RefundStatus.PROCESSING,
+    RefundStatus.FAILED,
+    RefundStatus.SUCCEEDED,
+    RefundStatus.REJECTED,
+)
+"""The queue's tabs, in the order finance works through them."""
 
 
 @dataclass
 class QueueFilters:
     """Parsed query parameters; bad values are reported, never guessed."""
 
-    status: str = "pending_approval"
+    status: str = RefundStatus.PENDING_APPROVAL
+    """A refund status, or ``all``."""
     min_amount: int | None = None
     max_amount: int | None = None
     older_than_days: int | None = None
@@ -37,12 +45,11 @@ class QueueFilters:
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> QueueFilters:
-        f = cls()
-        status = params.get("status", "pending_approval") or "pending_approval"
-        if status not in (*QUEUE_STATUSES, "all"):
+        status = params.get("status") or RefundStatus.PENDING_APPROVAL
+        known = status in (*QUEUE_STATUSES, "all")
+        f = cls(status=status) if known else cls()
+        if not known:
             f.errors.append(f"Unknown status {status!r}.")
-        else:
-            f.status = status
         for name, attr in (
             ("min_amount", "min_amount"),
             ("max_amount", "max_amount"),
@@ -81,8 +88,8 @@ async def refund_queue(
     now = now or utcnow()
     query = (
         select(Refund, Return, Order)
-        .join(Return, Return.id == Refund.return_id)  # type: ignore[arg-type]
-        .join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
+        .join(Return, col(Return.id) == Refund.return_id)
+        .join(Order, col(Order.id) == Return.order_id)
     )
     if filters.status != "all":
         query = query.where(Refund.status == filters.status)
@@ -91,18 +98,21 @@ async def refund_queue(
     if filters.max_amount is not None:
         query = query.where(Refund.amount <= filters.max_amount)
     if filters.older_than_days is not None:
-        query = query.where(Refund.created_at <= now - timedelta(days=filters.older_than_days))  # type: ignore[operator]
+        query = query.where(Refund.created_at <= now - timedelta(days=filters.older_than_days))
     if filters.warehouse:
         query = query.where(Return.destination == filters.warehouse)
     if filters.overdue:
-        query = query.where(Refund.due_at.is_not(None), Refund.due_at < now)  # type: ignore[union-attr,operator]
+        query = query.where(col(Refund.due_at).is_not(None), col(Refund.due_at) < now)
     if filters.reason:
         query = query.where(
             sa.exists().where(
-                ReturnLine.return_id == Return.id, ReturnLine.reason_code == filters.reason
+                col(ReturnLine.return_id) == Return.id,
+                col(ReturnLine.reason_code) == filters.reason,
             )
         )
-    rows = (await session.exec(query.order_by(Refund.due_at, Refund.id).limit(limit))).all()  # type: ignore[arg-type]
+    rows = (
+        await session.exec(query.order_by(col(Refund.due_at), col(Refund.id)).limit(limit))
+    ).all()
     ids = [r.id for r, _, _ in rows]
     return_ids = [ret.id for _, ret, _ in rows]
     approvals: dict[int, int] = {}
@@ -110,17 +120,17 @@ async def refund_queue(
     if ids:
         approvals = dict(
             (
-                await session.exec(  # type: ignore[call-overload]
-                    sa.select(RefundApproval.refund_id, sa.func.count())
-                    .where(RefundApproval.refund_id.in_(ids))  # type: ignore[attr-defined]
-                    .group_by(RefundApproval.refund_id)
+                await session.exec(
+                    select(RefundApproval.refund_id, sa.func.count())
+                    .where(col(RefundApproval.refund_id).in_(ids))
+                    .group_by(col(RefundApproval.refund_id))
                 )
             ).all()
         )
         for rid, code in (
             await session.exec(
                 select(ReturnLine.return_id, ReturnLine.reason_code).where(
-                    ReturnLine.return_id.in_(return_ids)  # type: ignore[attr-defined]
+                    col(ReturnLine.return_id).in_(return_ids)
                 )
             )
         ).all():
@@ -132,8 +142,8 @@ async def refund_queue(
             order_number=order.number,
             email=order.email,
             warehouse=ret.destination,
-            reasons=sorted(set(reasons.get(ret.id, []))),  # type: ignore[arg-type]
-            approvals=approvals.get(refund.id, 0),  # type: ignore[arg-type]
+            reasons=sorted(set(reasons.get(id_of(ret), []))),
+            approvals=approvals.get(id_of(refund), 0),
             overdue=is_overdue(refund, now),
             age_days=max(0, (now - refund.created_at).days),
         )
@@ -142,11 +152,7 @@ async def refund_queue(
 
 
 def is_overdue(refund: Refund, now: datetime) -> bool:
-    return (
-        refund.due_at is not None
-        and refund.due_at < now
-        and refund.status in ("pending_approval", "approved", "processing")
-    )
+    return refund.due_at is not None and refund.due_at < now and refund.status in REFUND_IN_FLIGHT
 
 
 async def filter_choices(session: AsyncSession) -> dict[str, list[str]]:
@@ -162,37 +168,39 @@ async def refund_detail(session: AsyncSession, refund_id: int) -> dict[str, Any]
     refund = await session.get(Refund, refund_id)
     if refund is None:
         return None
-    ret = await session.get(Return, refund.return_id)
-    order = await session.get(Order, ret.order_id)  # type: ignore[union-attr]
+    ret = await session.get_one(Return, refund.return_id)
+    order = await session.get_one(Order, ret.order_id)
     customer = (
         await session.get(Customer, order.customer_id) if order and order.customer_id else None
     )
     lines = (
         await session.exec(
             select(ReturnLine, OrderLine)
-            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-            .where(ReturnLine.return_id == ret.id)  # type: ignore[union-attr]
-            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
+            .where(ReturnLine.return_id == ret.id)
+            .order_by(col(ReturnLine.id))
         )
     ).all()
     approvers = (
         await session.exec(
             select(StaffUser.email, RefundApproval.created_at)
-            .join(StaffUser, StaffUser.id == RefundApproval.user_id)  # type: ignore[arg-type]
+            .join(StaffUser, col(StaffUser.id) == RefundApproval.user_id)
             .where(RefundApproval.refund_id == refund_id)
         )
     ).all()
-    history_q = select(Return, Order).join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
+    history_q = select(Return, Order).join(Order, col(Order.id) == Return.order_id)
     if customer is not None:
         history_q = history_q.where(Order.customer_id == customer.id)
     else:
-        history_q = history_q.where(Order.email == order.email)  # type: ignore[union-attr]
-    history = (await session.exec(history_q.order_by(Return.created_at.desc()).limit(50))).all()  # type: ignore[attr-defined]
+        history_q = history_q.where(Order.email == order.email)
+    history = (
+        await session.exec(history_q.order_by(col(Return.created_at).desc()).limit(50))
+    ).all()
     events = (
         await session.exec(
             select(AuditEvent)
             .where(AuditEvent.entity_type == "refund", AuditEvent.entity_id == refund_id)
-            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+            .order_by(col(AuditEvent.id))
         )
     ).all()
     return {
@@ -208,11 +216,9 @@ async def refund_detail(session: AsyncSession, refund_id: int) -> dict[str, Any]
             (
                 str((e.data or {}).get("shopper_message") or "")
                 for e in reversed(events)
-                if e.action == "rejected"
+                if e.action == RefundStatus.REJECTED
             ),
             "",
         ),
-        "paid": await paid_for_lines(session, ret.id),  # type: ignore[arg-type,union-attr]
-        "refundable": await refundable(session, ret.id, excluding=refund.id),  # type: ignore[arg-type,union-attr]
         "overdue": is_overdue(refund, utcnow()),
     }

@@ -12,18 +12,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Conflict, NotFound
 from portal.jobs.outbox import enqueue
-from portal.models.base import utcnow
-from portal.models.money import LIVE_REFUND_STATUSES, Refund
+from portal.models.base import id_of, utcnow
+from portal.models.money import LIVE_REFUND_STATUSES, Refund, RefundStatus
 from portal.models.orders import OrderLine
 from portal.models.returns import Return, ReturnLine
 
 
-class RefundLimitExceeded(ValueError):
+class NoSuchRefund(NotFound, LookupError):
+    """There is no refund with that id (a ``LookupError`` too, as it always was)."""
+
+
+class RefundLimitExceeded(Conflict):
     """The amount is more than what was paid for the lines, minus earlier refunds."""
 
 
@@ -35,21 +40,18 @@ async def paid_for_returns(session: AsyncSession, return_ids: list[int]) -> dict
     """What the shopper paid for each return's quantities (discount shared pro rata)."""
     rows = (
         await session.exec(
-            select(
-                ReturnLine.return_id,
-                ReturnLine.quantity,
-                OrderLine.unit_price,
-                OrderLine.discount,
-                OrderLine.quantity,
-            )
-            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-            .where(ReturnLine.return_id.in_(return_ids))  # type: ignore[attr-defined]
+            select(ReturnLine, OrderLine)
+            .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
+            .where(col(ReturnLine.return_id).in_(return_ids))
         )
     ).all()
     totals = dict.fromkeys(return_ids, 0)
-    for return_id, quantity, unit_price, discount, ordered in rows:
-        totals[return_id] += max(
-            0, unit_price * quantity - _round_half_up(discount * quantity, ordered)
+    for line, ordered in rows:
+        quantity = line.quantity
+        totals[line.return_id] += max(
+            0,
+            ordered.unit_price * quantity
+            - _round_half_up(ordered.discount * quantity, ordered.quantity),
         )
     return totals
 
@@ -63,13 +65,13 @@ async def refunded_or_promised(
     session: AsyncSession, return_id: int, *, excluding: int | None = None
 ) -> int:
     """The sum of the return's live refunds (optionally leaving one out)."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+    query = select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
         Refund.return_id == return_id,
-        Refund.status.in_(LIVE_REFUND_STATUSES),  # type: ignore[attr-defined]
+        col(Refund.status).in_(LIVE_REFUND_STATUSES),
     )
     if excluding is not None:
         query = query.where(Refund.id != excluding)
-    return int((await session.exec(query)).scalar_one())  # type: ignore[call-overload]
+    return int((await session.exec(query)).one())
 
 
 async def refundable(session: AsyncSession, return_id: int, *, excluding: int | None = None) -> int:
@@ -121,29 +123,29 @@ async def request_refund(
             select(Refund).where(
                 Refund.return_id == ret.id,
                 Refund.purpose == purpose,
-                Refund.status.in_(LIVE_REFUND_STATUSES),  # type: ignore[attr-defined]
+                col(Refund.status).in_(LIVE_REFUND_STATUSES),
             )
         )
     ).first()
     if live is not None:
         return live
-    room = await refundable(session, ret.id)  # type: ignore[arg-type]
+    room = await refundable(session, id_of(ret))
     if amount > room:
         raise RefundLimitExceeded(
             f"Refund of {amount} exceeds the {room} still refundable for return {ret.rma}."
         )
     earlier = (
-        await session.exec(  # type: ignore[call-overload]
-            sa.select(sa.func.count()).where(Refund.return_id == ret.id, Refund.purpose == purpose)
+        await session.exec(
+            select(sa.func.count()).where(Refund.return_id == ret.id, Refund.purpose == purpose)
         )
-    ).scalar_one()
+    ).one()
     moment = now or utcnow()
     refund = Refund(
-        return_id=ret.id,  # type: ignore[arg-type]
+        return_id=id_of(ret),
         purpose=purpose,
         amount=amount,
         currency=ret.currency,
-        status="approved" if auto_approve else "pending_approval",
+        status=RefundStatus.APPROVED if auto_approve else RefundStatus.PENDING_APPROVAL,
         auto_approved=auto_approve,
         idempotency_key=f"refund-{ret.rma}-{purpose}" + (f"-{earlier + 1}" if earlier else ""),
         due_at=moment + timedelta(days=due_days),
@@ -162,4 +164,24 @@ async def request_refund(
     )
     if auto_approve:
         await queue_payout(session, refund)
+    return refund
+
+
+async def lock_refund(session: AsyncSession, refund_id: int) -> Refund:
+    """Load the refund under a row lock (taken before anything else is read)."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        # Take SQLite's write lock first, so the state we read is the state we change.
+        await session.exec(
+            sa.update(Refund).where(col(Refund.id) == refund_id).values(id=Refund.id)
+        )
+    refund = (
+        await session.exec(
+            select(Refund)
+            .where(Refund.id == refund_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if refund is None:
+        raise NoSuchRefund(f"There is no refund {refund_id}.")
     return refund

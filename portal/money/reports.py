@@ -8,10 +8,11 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.models.money import Refund, StoreCreditEntry
+from portal.models.base import id_of
+from portal.models.money import Refund, RefundStatus, StoreCreditCode, StoreCreditEntry
 from portal.payments import Payments
 
 
@@ -41,24 +42,23 @@ async def daily_report(session: AsyncSession, start: date, end: date) -> list[Re
     refunds = (
         await session.exec(
             select(Refund).where(
-                Refund.status == "succeeded",
-                Refund.completed_at >= low,  # type: ignore[operator]
-                Refund.completed_at < high,  # type: ignore[operator]
+                Refund.status == RefundStatus.SUCCEEDED,
+                col(Refund.completed_at) >= low,
+                col(Refund.completed_at) < high,
             )
         )
     ).all()
     for r in refunds:
-        key = (r.completed_at.astimezone(UTC).date(), "refund", r.provider, r.currency)  # type: ignore[union-attr]
+        assert r.completed_at is not None  # the query compared it with the period
+        key = (r.completed_at.astimezone(UTC).date(), "refund", r.provider, r.currency)
         buckets.setdefault(key, [0, 0])
         buckets[key][0] += 1
         buckets[key][1] += r.amount
-    from portal.models.money import StoreCreditCode
-
     entries = (
         await session.exec(
             select(StoreCreditEntry, StoreCreditCode.currency)
-            .join(StoreCreditCode, StoreCreditCode.id == StoreCreditEntry.code_id)  # type: ignore[arg-type]
-            .where(StoreCreditEntry.created_at >= low, StoreCreditEntry.created_at < high)  # type: ignore[operator]
+            .join(StoreCreditCode, col(StoreCreditCode.id) == StoreCreditEntry.code_id)
+            .where(StoreCreditEntry.created_at >= low, StoreCreditEntry.created_at < high)
         )
     ).all()
     for e, currency in entries:
@@ -124,14 +124,15 @@ async def reconcile(session: AsyncSession, payments: Payments) -> list[Differenc
                 )
             )
             continue
-        seen.add(mine.id)  # type: ignore[arg-type]
+        seen.add(id_of(mine))
         if mine.amount != item.amount:
             out.append(
                 Difference(
                     "amount differs", mine.id, item.reference, str(mine.amount), str(item.amount)
                 )
             )
-        ours_status = "pending" if mine.status == "processing" else mine.status
+        # the provider's word for ours: still being paid is its "pending"
+        ours_status = "pending" if mine.status == RefundStatus.PROCESSING else mine.status
         if ours_status != item.status:
             out.append(
                 Difference("status differs", mine.id, item.reference, mine.status, item.status)
@@ -145,7 +146,7 @@ async def reconcile(session: AsyncSession, payments: Payments) -> list[Differenc
     for mine in ours:
         if (
             mine.id not in seen
-            and mine.status in ("succeeded", "processing")
+            and mine.status in (RefundStatus.SUCCEEDED, RefundStatus.PROCESSING)
             and mine.provider_reference
         ):
             out.append(

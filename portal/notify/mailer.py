@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+import aiosmtplib
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -89,8 +90,6 @@ class SmtpMailer:
         self.password = unquote(parsed.password) if parsed.password else None
 
     async def send(self, email: Email, key: str) -> bool:
-        import aiosmtplib
-
         if await _already_sent(self.db, key):
             return False
         message = EmailMessage()

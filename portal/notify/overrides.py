@@ -28,8 +28,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Invalid
 from portal.models.base import utcnow
 from portal.models.merchant import NotificationTemplate
+from portal.models.returns import ReturnStatus
 from portal.money.currency import format_money
 from portal.notify import emails
 from portal.notify.mailer import Email
@@ -66,7 +68,7 @@ _RETURN_SAMPLE: dict[str, Any] = {
     "order_number": "1042",
     "name": "Alex Morgan",
     "link": "/link/eyJvIjoxMDQyfQ.demo-signature",
-    "status": "approved",
+    "status": ReturnStatus.APPROVED.value,  # plain JSON, as stored on the outbox
     "items": _ITEMS,
     "currency": "USD",
     "refund_total": 8900,
@@ -78,6 +80,19 @@ _RETURN_SAMPLE: dict[str, Any] = {
     "reason": "",
     "credit_code": "",
     "credit_issued": 0,
+    "credit_reversed": 0,
+    "credit_uncollectable": 0,
+    "headline": "Approved: please send your parcel by December 14, 2026.",
+    "details": [
+        "Your refund goes back to your original payment within 5 days of the parcel reaching us."
+    ],
+    "refund_status": "",
+    # Every e-mail carries the whole settlement (portal.returns.notify.settlement_context).
+    "refund_amount": 8900,
+    "refund_pending": False,
+    "credit_amount": 5000,
+    "completed": False,
+    "lines": [],
 }
 _INSPECTED_SAMPLE: dict[str, Any] = {
     "rma": "RMA-7K3QX-9M2PD",
@@ -93,6 +108,11 @@ _INSPECTED_SAMPLE: dict[str, Any] = {
     "credit_reversed": 0,
     "credit_uncollectable": 0,
     "completed": True,
+    "headline": "Refund of $84.00 on its way to your original payment, due by December 20, 2026.",
+    "details": ["Your refund of $84.00 goes back to your original payment by December 20, 2026."],
+    "refund_status": "approved",
+    "refund_total": 8400,
+    "store_credit_total": 5000,
     "lines": [
         {
             "title": "Merino crew tee",
@@ -125,7 +145,13 @@ VARIABLES: dict[str, str] = {
     "order_number": "The store's order number",
     "link": "Path of the return's status page (signed); use {{ base_url }}{{ link }}",
     "base_url": "The portal's address, e.g. https://returns.shop.example",
-    "status": "The return's status: requested, approved, label_ready, …",
+    "status": "The return's status, one of: " + ", ".join(ReturnStatus),
+    "headline": "The return's outcome in one sentence, as its status page shows it, e.g. "
+    "Refund of $19.05 sent on December 3, 2026.",
+    "details": "The status page's sentences about money and replacements: "
+    "{% for line in details %}{{ line }} {% endfor %}",
+    "refund_status": "Where the refund stands: requested, approved, paid, declined or failed "
+    "(empty before one is requested)",
     "items": "The items: {% for item in items %}{{ item.title }} ({{ item.variant }}) × "
     "{{ item.quantity }}: {{ item.resolution }}{% endfor %}; item.keep_item is true when "
     "the shopper keeps it",
@@ -183,7 +209,7 @@ CATALOGUE: dict[str, EmailSpec] = {
             "return_created",
             "Return confirmed",
             "Sent when the shopper confirms a return, with its items and amounts.",
-            status="requested",
+            status=ReturnStatus.REQUESTED.value,
             credit_code="CREDIT-4F7Q-2MZK",
             credit_issued=5000,
         ),
@@ -196,14 +222,14 @@ CATALOGUE: dict[str, EmailSpec] = {
             "return_rejected",
             "Return rejected",
             "Sent when a return is rejected after review, with the reason given.",
-            status="rejected",
+            status=ReturnStatus.REJECTED.value,
             reason="The boots show signs of wear outdoors.",
         ),
         _spec(
             "return_cancelled",
             "Return cancelled",
             "Sent when the shopper cancels a return before shipping it.",
-            status="cancelled",
+            status=ReturnStatus.CANCELLED.value,
             reason="Shopper cancelled on the status page.",
             credit_reversed=0,
             credit_uncollectable=0,
@@ -212,31 +238,31 @@ CATALOGUE: dict[str, EmailSpec] = {
             "return_label_ready",
             "Label ready",
             "Sent when the label is ready, with the label and packing slip link.",
-            status="label_ready",
+            status=ReturnStatus.LABEL_ISSUED.value,
         ),
         _spec(
             "return_reminder",
             "Reminder to ship",
             "Sent when the label is ready but the parcel has not moved for a while.",
-            status="label_ready",
+            status=ReturnStatus.LABEL_ISSUED.value,
         ),
         _spec(
             "return_in_transit",
             "Parcel on its way",
             "Sent when the carrier has picked up the parcel.",
-            status="in_transit",
+            status=ReturnStatus.IN_TRANSIT.value,
         ),
         _spec(
             "return_delivered",
             "Parcel delivered",
             "Sent when the carrier has delivered the parcel to the warehouse.",
-            status="delivered",
+            status=ReturnStatus.DELIVERED.value,
         ),
         _spec(
             "return_received",
             "Parcel received",
             "Sent when the warehouse scans the parcel in.",
-            status="received",
+            status=ReturnStatus.RECEIVED.value,
         ),
         _spec(
             "return_inspected",
@@ -247,13 +273,13 @@ CATALOGUE: dict[str, EmailSpec] = {
             "return_completed",
             "Return complete",
             "Sent when the return is resolved and the money or credit is on its way.",
-            status="completed",
+            status=ReturnStatus.COMPLETED.value,
         ),
         _spec(
             "return_refunded",
             "Refund issued",
             "Sent when the payment provider has issued the refund.",
-            status="completed",
+            status=ReturnStatus.COMPLETED.value,
         ),
         _spec(
             "return_refund_declined",
@@ -261,7 +287,7 @@ CATALOGUE: dict[str, EmailSpec] = {
             "Sent when finance declines a refund, with the message written for the shopper "
             "(finance's internal reason is never sent); the return closes when nothing else "
             "is pending.",
-            status="completed",
+            status=ReturnStatus.COMPLETED.value,
             shopper_message="The tee came back with a stain, so we can't refund it; "
             "we have sent it back to you.",
             declined_amount=4000,
@@ -271,7 +297,7 @@ CATALOGUE: dict[str, EmailSpec] = {
             "return_expired",
             "Return expired",
             "Sent when a return was not shipped in time and has closed.",
-            status="expired",
+            status=ReturnStatus.EXPIRED.value,
             credit_reversed=0,
             credit_uncollectable=0,
         ),
@@ -384,11 +410,14 @@ def _sandbox(autoescape: bool) -> _Sandbox:
 FIELDS = {"subject": "Subject", "text": "Plain-text body", "html": "HTML body"}
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(Invalid):
     """A draft that cannot be used; ``errors`` maps each field to what is wrong with it."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{FIELDS[k]}: {' '.join(v)}" for k, v in errors.items()))
+        super().__init__(
+            "; ".join(f"{FIELDS[k]}: {' '.join(v)}" for k, v in errors.items()),
+            {k: " ".join(v) for k, v in errors.items()},
+        )
         self.errors = errors
 
 

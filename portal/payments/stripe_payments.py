@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import stripe
+from stripe.params import RefundCreateParams, RefundListParams
 
 from portal.payments import (
     PaymentsError,
@@ -78,33 +79,36 @@ class StripePayments:
         self.webhook_secret = webhook_secret
 
     @staticmethod
-    def _target(payment_reference: str | None) -> dict[str, str]:
+    def _target(payment_reference: str | None) -> tuple[Literal["payment_intent", "charge"], str]:
+        """Which Stripe parameter names the payment to refund, and its id."""
         ref = payment_reference or ""
         if ref.startswith("pi_"):
-            return {"payment_intent": ref}
+            return "payment_intent", ref
         if ref.startswith("ch_"):
-            return {"charge": ref}
+            return "charge", ref
         raise PaymentsError(
             f"The order's payment reference {ref!r} is not a Stripe PaymentIntent or charge.",
             retryable=False,
         )
 
     def _refund_sync(self, request: RefundRequest) -> ProviderRefund:
-        target = self._target(request.payment_reference)
+        key, ref = self._target(request.payment_reference)
         try:
             if request.retry:
-                listed = self.client.v1.refunds.list(params={**target, "limit": 100})  # type: ignore[arg-type]
+                listing: RefundListParams = {"limit": 100}
+                listing[key] = ref
+                listed = self.client.v1.refunds.list(params=listing)
                 for obj in listed.auto_paging_iter():
                     found = to_provider_refund(obj.to_dict())
                     if found.refund_id == request.refund_id:
                         return found
+            params: RefundCreateParams = {
+                "amount": request.amount,
+                "metadata": {METADATA_KEY: str(request.refund_id)},
+            }
+            params[key] = ref
             created = self.client.v1.refunds.create(
-                params={  # type: ignore[arg-type]
-                    **target,
-                    "amount": request.amount,
-                    "metadata": {METADATA_KEY: str(request.refund_id)},
-                },
-                options={"idempotency_key": request.idempotency_key},
+                params=params, options={"idempotency_key": request.idempotency_key}
             )
         except stripe.StripeError as exc:
             raise map_error(exc) from exc

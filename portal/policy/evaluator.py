@@ -198,8 +198,6 @@ def _compile_conditions(cond: Conditions | None, part: str = "all") -> Pred | No
         return None
 
     def wanted(key: str) -> bool:
-        if getattr(cond, key) is None:
-            return False
         if part == "all":
             return True
         if part == "order":
@@ -207,63 +205,63 @@ def _compile_conditions(cond: Conditions | None, part: str = "all") -> Pred | No
         return key not in _ORDER_LEVEL and key != "reason_in"
 
     preds: list[Pred] = []
-    if wanted("tags_any"):
+    if cond.tags_any is not None and wanted("tags_any"):
         s = _lower(cond.tags_any)
         preds.append(lambda c: not s.isdisjoint(c.tags))
-    if wanted("tags_all"):
+    if cond.tags_all is not None and wanted("tags_all"):
         s1 = _lower(cond.tags_all)
         preds.append(lambda c: s1 <= c.tags)
-    if wanted("tags_none"):
+    if cond.tags_none is not None and wanted("tags_none"):
         s2 = _lower(cond.tags_none)
         preds.append(lambda c: s2.isdisjoint(c.tags))
-    if wanted("order_tags_any"):
+    if cond.order_tags_any is not None and wanted("order_tags_any"):
         s3 = _lower(cond.order_tags_any)
         preds.append(lambda c: not s3.isdisjoint(c.order_tags))
-    if wanted("customer_tags_any"):
+    if cond.customer_tags_any is not None and wanted("customer_tags_any"):
         s4 = _lower(cond.customer_tags_any)
         preds.append(lambda c: not s4.isdisjoint(c.customer_tags))
-    if wanted("product_type_in"):
+    if cond.product_type_in is not None and wanted("product_type_in"):
         s5 = _lower(cond.product_type_in)
         preds.append(lambda c: c.product_type in s5)
-    if wanted("vendor_in"):
+    if cond.vendor_in is not None and wanted("vendor_in"):
         s6 = _lower(cond.vendor_in)
         preds.append(lambda c: c.vendor in s6)
-    if wanted("sku_matches"):
+    if cond.sku_matches is not None and wanted("sku_matches"):
         # Choice: globs match case-insensitively, like every other text comparison.
         match = re.compile("|".join(translate(g) for g in cond.sku_matches), re.IGNORECASE).match
         preds.append(lambda c: match(c.sku) is not None)
-    if wanted("reason_in"):
+    if cond.reason_in is not None and wanted("reason_in"):
         s7 = frozenset(cond.reason_in)
         preds.append(lambda c: c.reason in s7)
-    if wanted("country_in"):
+    if cond.country_in is not None and wanted("country_in"):
         s8 = frozenset(cond.country_in)
         # Choice: an order without a country is in no listed country ...
         preds.append(lambda c: c.country in s8)
-    if wanted("country_not_in"):
+    if cond.country_not_in is not None and wanted("country_not_in"):
         s9 = frozenset(cond.country_not_in)
         # ... and therefore "not in" every list.
         preds.append(lambda c: c.country not in s9)
     # Choice: the unit price is the exact average paid per unit of the order line,
     # (unit_price * ordered - discount) / ordered, compared without rounding.
-    if wanted("unit_price_below"):
+    if cond.unit_price_below is not None and wanted("unit_price_below"):
         m1 = cond.unit_price_below
         preds.append(lambda c: c.paid_all < m1 * c.ordered)
-    if wanted("unit_price_at_least"):
+    if cond.unit_price_at_least is not None and wanted("unit_price_at_least"):
         m2 = cond.unit_price_at_least
         preds.append(lambda c: c.paid_all >= m2 * c.ordered)
-    if wanted("order_total_below"):
+    if cond.order_total_below is not None and wanted("order_total_below"):
         m3 = cond.order_total_below
         preds.append(lambda c: c.order_total < m3)
-    if wanted("order_total_at_least"):
+    if cond.order_total_at_least is not None and wanted("order_total_at_least"):
         m4 = cond.order_total_at_least
         preds.append(lambda c: c.order_total >= m4)
-    if wanted("discounted"):
+    if cond.discounted is not None and wanted("discounted"):
         flag = cond.discounted
         preds.append(lambda c: c.discounted is flag)
-    if wanted("days_since_delivery_over"):
+    if cond.days_since_delivery_over is not None and wanted("days_since_delivery_over"):
         n = cond.days_since_delivery_over
         preds.append(lambda c: c.days_since > n)
-    if wanted("any"):
+    if cond.any is not None and wanted("any"):
         subs = [_compile_conditions(sub) for sub in cond.any]
         if all(sub is not None for sub in subs):
             alternatives = tuple(s for s in subs if s is not None)
@@ -276,7 +274,7 @@ def _compile_conditions(cond: Conditions | None, part: str = "all") -> Pred | No
 
             preds.append(some)
         # An empty alternative (`{}`) always holds, so the whole `any` does: no predicate.
-    if wanted("not_"):
+    if cond.not_ is not None and wanted("not_"):
         inner = _compile_conditions(cond.not_)
         if inner is None:
             preds.append(lambda c: False)
@@ -523,7 +521,7 @@ def evaluate(compiled: CompiledPolicy, request: EvaluationRequest) -> Decision:
             ctx.paid_all = line.unit_price
             ctx.ordered = 1
 
-        effect = defaults.copy()
+        effect = dict(defaults)
         matched: list[str] = []
         denials: list[str] = []
         candidates = rules_by_reason[item.reason]

@@ -261,7 +261,7 @@ def _sentence(error: Any, data: Any) -> str | None:
         key = str(loc[-1])
         model = _model_at(loc[:-1])
         allowed = _keys_of(model) if model else []
-        noun = {Conditions: "condition", Effects: "effect"}.get(model, "key")  # type: ignore[call-overload]
+        noun = "condition" if model is Conditions else "effect" if model is Effects else "key"
         hint = _suggest(key, allowed)
         if not hint and allowed:
             hint = "; expected one of: " + ", ".join(allowed)

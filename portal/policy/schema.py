@@ -55,9 +55,9 @@ __all__ = [
 # ISO 4217 minor-unit exponents live with the rest of the money rules.
 CURRENCY_EXPONENTS: dict[str, int] = MINOR_UNITS
 
-RESOLUTIONS: tuple[str, ...] = ("exchange", "store_credit", "refund")
-
 Resolution = Literal["exchange", "store_credit", "refund"]
+
+RESOLUTIONS: tuple[Resolution, ...] = ("exchange", "store_credit", "refund")
 
 # The money validator needs the policy's currency, which is a sibling field of
 # the money values; `Policy` publishes the (valid) code here while it validates.

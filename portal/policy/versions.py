@@ -14,10 +14,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Conflict
+from portal.models.base import table_of
 from portal.models.policy import PolicyVersion
 from portal.models.returns import Return
 from portal.policy.backtest import BacktestReport, StoredDecision, backtest
@@ -32,7 +34,7 @@ DEFAULT_POLICY_FILE = POLICIES_DIR / "default.yaml"
 _compiled_cache: dict[str, CompiledPolicy] = {}
 
 
-class PolicyVersionError(ValueError):
+class PolicyVersionError(Conflict):
     """A publish or rollback that cannot happen; the message says why."""
 
 
@@ -76,9 +78,9 @@ async def lock_active_version(session: AsyncSession) -> PolicyVersion | None:
     with the pysqlite driver). The lock is held until the caller commits or rolls back.
     """
     if session.get_bind().dialect.name != "postgresql":
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             sa.update(PolicyVersion)
-            .where(PolicyVersion.active)  # type: ignore[arg-type]
+            .where(col(PolicyVersion.active))
             .values(id=PolicyVersion.id)
             .execution_options(synchronize_session=False)
         )
@@ -177,6 +179,7 @@ async def rollback(
         ).first()
         if target is None:
             raise PolicyVersionError(f"There is no policy version {version_number}.")
+
         compiled(target.yaml_text, f"v{target.version}")
     except Exception:
         # Release the lock. Nothing was written, and unlike a rollback a commit leaves
@@ -225,7 +228,9 @@ async def ensure_default_policy(
 
 async def list_versions(session: AsyncSession) -> list[PolicyVersion]:
     return list(
-        (await session.exec(select(PolicyVersion).order_by(PolicyVersion.version.desc()))).all()  # type: ignore[attr-defined]
+        (
+            await session.exec(select(PolicyVersion).order_by(col(PolicyVersion.version).desc()))
+        ).all()
     )
 
 
@@ -233,7 +238,7 @@ async def stored_decisions(
     session: AsyncSession, since: datetime | None = None, batch: int = 2000
 ) -> AsyncIterator[StoredDecision]:
     """Stream past returns' requests and decisions, oldest first, in batches."""
-    table = Return.__table__
+    table = table_of(Return)
     query = sa.select(table.c.id, table.c.rma, table.c.request, table.c.decision).order_by(
         table.c.id
     )

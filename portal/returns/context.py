@@ -14,20 +14,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.models.base import utcnow
+from portal.models.base import id_of, utcnow
 from portal.models.catalog import Variant
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.policy import PolicyVersion
-from portal.models.returns import Return, ReturnLine
+from portal.models.returns import RETURN_CLOSED_WITHOUT_RESOLUTION, Return, ReturnLine
 from portal.orders import normalise_order_number, normalise_postal_code, order_to_policy_shape
 from portal.policy import CompiledPolicy, EvaluationRequest, evaluate, parse_request
 from portal.policy.evaluator import LineDecision
 from portal.policy.request import Item
 from portal.policy.versions import compiled as compile_cached
-from portal.returns.states import CLOSED_WITHOUT_RESOLUTION
 
 # Compiled policies by the SHA-256 of their text: every replica derives the same thing from
 # the same text, so this is a cache, not state. (Ids are not used as keys: a database that
@@ -58,7 +57,7 @@ async def active_policy_ref(session: AsyncSession) -> PolicyRef | None:
             )
         )
     ).first()
-    if row is None:
+    if row is None or row[0] is None:  # (a primary key is never NULL; SQLModel types it so)
         return None
     return await policy_ref(session, row[0], row[1], row[2])
 
@@ -110,7 +109,7 @@ class OrderContext:
 
     def returnable(self, line: OrderLine) -> int:
         """Units the shopper may still send back: ordered, less returned, less in our returns."""
-        return max(0, line.quantity - line.returned_quantity - self.in_returns.get(line.id, 0))
+        return max(0, line.quantity - line.returned_quantity - self.in_returns.get(id_of(line), 0))
 
     def order_shape(self) -> dict[str, Any]:
         """The order as the evaluator sees it; units in our open returns count as returned."""
@@ -118,7 +117,7 @@ class OrderContext:
             shape = order_to_policy_shape(self.order, self.lines, self.customer)
             for raw, line in zip(shape["lines"], self.lines, strict=True):
                 raw["returned_quantity"] = min(
-                    line.quantity, line.returned_quantity + self.in_returns.get(line.id, 0)
+                    line.quantity, line.returned_quantity + self.in_returns.get(id_of(line), 0)
                 )
             self._shape = shape
         return self._shape
@@ -139,19 +138,21 @@ class OrderContext:
 
 def _order_query() -> Any:
     """Built once: the order, its customer, the active policy and how many returns it has."""
-    order_id = sa.bindparam("order_id")
-    active = PolicyVersion.active
+    order_id: sa.BindParameter[int] = sa.bindparam("order_id")
+    active = col(PolicyVersion.active)
     return (
-        select(
+        sa.select(
             Order,
             Customer,
             select(PolicyVersion.id).where(active).scalar_subquery(),
             select(PolicyVersion.version).where(active).scalar_subquery(),
             select(PolicyVersion.sha256).where(active).scalar_subquery(),
-            select(sa.func.count(Return.id)).where(Return.order_id == order_id).scalar_subquery(),
+            select(sa.func.count(col(Return.id)))
+            .where(Return.order_id == order_id)
+            .scalar_subquery(),
         )
-        .join(Customer, Customer.id == Order.customer_id, isouter=True)  # type: ignore[arg-type]
-        .where(Order.id == order_id)
+        .join(Customer, col(Customer.id) == Order.customer_id, isouter=True)
+        .where(col(Order.id) == order_id)
     )
 
 
@@ -159,17 +160,17 @@ def _lines_query() -> Any:
     """Built once: the order's lines, each with the units already in live returns."""
     live = (
         select(sa.func.coalesce(sa.func.sum(ReturnLine.quantity), 0))
-        .join(Return, Return.id == ReturnLine.return_id)  # type: ignore[arg-type]
+        .join(Return, col(Return.id) == ReturnLine.return_id)
         .where(
             ReturnLine.order_line_id == OrderLine.id,
-            Return.status.not_in(CLOSED_WITHOUT_RESOLUTION),  # type: ignore[attr-defined]
+            col(Return.status).not_in(RETURN_CLOSED_WITHOUT_RESOLUTION),
         )
         .scalar_subquery()
     )
     return (
         select(OrderLine, live)
         .where(OrderLine.order_id == sa.bindparam("order_id"))
-        .order_by(OrderLine.id)  # type: ignore[arg-type]
+        .order_by(col(OrderLine.id))
     )
 
 
@@ -202,22 +203,6 @@ async def load_order_context(session: AsyncSession, order_id: int) -> OrderConte
         policy=policy,
         returns_count=int(returns_count or 0),
     )
-
-
-async def units_in_returns(session: AsyncSession, order_id: int) -> dict[int, int]:
-    """Units of each order line already in one of our returns that was not called off."""
-    rows = (
-        await session.exec(
-            select(ReturnLine.order_line_id, sa.func.sum(ReturnLine.quantity))
-            .join(Return, Return.id == ReturnLine.return_id)  # type: ignore[arg-type]
-            .where(
-                Return.order_id == order_id,
-                Return.status.not_in(CLOSED_WITHOUT_RESOLUTION),  # type: ignore[attr-defined]
-            )
-            .group_by(ReturnLine.order_line_id)
-        )
-    ).all()
-    return {line_id: int(total) for line_id, total in rows}
 
 
 # --- Finding an order ------------------------------------------------------------------
@@ -323,7 +308,7 @@ def line_outlooks(ctx: OrderContext, as_of: datetime | None = None) -> list[Line
         if returnable == 0:
             message = (
                 "This item is already in a return."
-                if ctx.in_returns.get(line.id)
+                if ctx.in_returns.get(id_of(line))
                 else "Every unit of this item has already been returned."
             )
             outlooks.append(LineOutlook(line, 0, (), (), None, (message,), False))
@@ -380,24 +365,21 @@ async def exchange_options(
         return {}
     own = {line.variant_id for line, _ in wanted}
     originals = {
-        v.id: v
-        for v in (await session.exec(select(Variant).where(Variant.id.in_(own)))).all()  # type: ignore[union-attr]
+        v.id: v for v in (await session.exec(select(Variant).where(col(Variant.id).in_(own)))).all()
     }
     products = {v.product_id for v in originals.values()}
     siblings = (
         await session.exec(
-            select(Variant)
-            .where(Variant.product_id.in_(products))  # type: ignore[attr-defined]
-            .order_by(Variant.id)  # type: ignore[arg-type]
+            select(Variant).where(col(Variant.product_id).in_(products)).order_by(col(Variant.id))
         )
     ).all()
     out: dict[int, list[ExchangeOption]] = {}
     for line, quantity in wanted:
         original = originals.get(line.variant_id)
         if original is None:
-            out[line.id] = []  # type: ignore[index]
+            out[id_of(line)] = []
             continue
-        out[line.id] = [  # type: ignore[index]
+        out[id_of(line)] = [
             ExchangeOption(
                 variant=v,
                 available=v.stock_on_hand - v.stock_reserved,

@@ -1,7 +1,7 @@
 """Creating a return from a shopper's choices: check, price, and confirm atomically.
 
 ``start_return`` checks the items against the active policy (nothing is written);
-``price_return`` adds the shopper's resolution per item and works out the amounts;
+``price`` adds the shopper's resolution per item and works out the amounts;
 ``confirm_return`` does it all again inside one transaction and writes the return: RMA
 number, request and decision snapshots under the policy version, exchange stock reserved
 with a conditional UPDATE, audit events, outbox rows for e-mail, label and slip, and (for
@@ -18,19 +18,21 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import DomainError
 from portal.jobs.outbox import enqueue
-from portal.models.base import utcnow
+from portal.models.base import id_of, utcnow
 from portal.models.catalog import Variant
 from portal.models.orders import Order, OrderLine
 from portal.models.outbox import Media
-from portal.models.returns import Exchange, Return, ReturnLine
+from portal.models.returns import Exchange, Return, ReturnLine, ReturnStatus
 from portal.policy import CompiledPolicy, Decision, evaluate
 from portal.policy.evaluator import LineDecision, round_half_up
 from portal.policy.request import Item
+from portal.returns import states
 from portal.returns.context import (
     ExchangeOption,
     OrderContext,
@@ -38,15 +40,14 @@ from portal.returns.context import (
     exchange_options,
     load_order_context,
 )
-from portal.returns.instant_credit import issue_on_approval
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
+from portal.returns.resolution import issue_on_approval
 from portal.returns.returnless import settle_kept_return
 from portal.returns.rma import generate_rma
-from portal.returns.states import keeps_everything, transition
+from portal.returns.states import keeps_everything
 from portal.webhooks import emit_return_event
 
-OFFERED = ("exchange", "store_credit", "refund")
 RESOLUTION_LABELS = {
     "exchange": "Exchange",
     "store_credit": "Store credit",
@@ -55,21 +56,13 @@ RESOLUTION_LABELS = {
 MAX_COMMENT = 2000
 
 
-class ReturnError(ValueError):
+class ReturnError(DomainError):
     """The request cannot go ahead; nothing was written.
 
     ``problems`` maps a field key (``"line:<order line id>"``, ``"choice:<id>"``, ``"form"``)
     to a sentence for the shopper. ``kind`` lets the page say the right thing: ``invalid``
     input, a ``stale`` form (the policy changed), ``out_of_stock`` or ``closed`` (no policy).
     """
-
-    def __init__(
-        self, message: str, problems: dict[str, str] | None = None, kind: str = "invalid"
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems or {}
-        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +192,7 @@ def assess(
         key = f"line:{line.id}"
         if line.id in seen:
             problems[key] = f"{line.title} was listed twice."
-        seen.add(line.id)
+        seen.add(id_of(line))
         lines.append(line)
         if item.quantity < 1:
             problems[key] = f"Choose how many of {line.title} to return (at least 1)."
@@ -258,10 +251,10 @@ async def order_photos(
         return {}
     rows = (
         await session.exec(
-            select(Media).where(Media.id.in_(wanted), Media.order_id == order_id)  # type: ignore[union-attr]
+            select(Media).where(col(Media.id).in_(wanted), Media.order_id == order_id)
         )
     ).all()
-    return {m.id: m for m in rows}  # type: ignore[misc]
+    return {id_of(m): m for m in rows}
 
 
 def _check_policy(ctx: OrderContext, policy_version_id: int | None) -> None:
@@ -312,7 +305,7 @@ def price(
     for assessed in assessment.items:
         line = assessed.line
         key = f"choice:{line.id}"
-        choice = choices.get(line.id)  # type: ignore[arg-type]
+        choice = choices.get(id_of(line))
         offered = assessed.decision.resolutions
         if choice is None or not choice.resolution:
             problems[key] = f"Choose what you'd like for {line.title}."
@@ -322,7 +315,7 @@ def price(
             continue
         exchange = None
         if choice.resolution == "exchange":
-            available = options.get(line.id, [])  # type: ignore[arg-type]
+            available = options.get(id_of(line), [])
             if choice.variant_id is None:
                 problems[key] = f"Choose which size or colour of {line.title} you'd like instead."
                 continue
@@ -403,23 +396,6 @@ def price(
     )
 
 
-async def price_return(
-    session: AsyncSession,
-    order_id: int,
-    items: Sequence[ItemRequest],
-    choices: dict[int, Choice],
-    *,
-    policy_version_id: int | None = None,
-    as_of: datetime | None = None,
-) -> Quote:
-    """Check items and choices against the active policy and stock. Writes nothing."""
-    assessment = await start_return(
-        session, order_id, items, policy_version_id=policy_version_id, as_of=as_of
-    )
-    options = await exchange_options(session, [(a.line, a.item.quantity) for a in assessment.items])
-    return price(assessment, choices, options)
-
-
 # --- Confirming -------------------------------------------------------------------------
 
 
@@ -439,9 +415,9 @@ async def _lock_order(session: AsyncSession, order_id: int) -> None:
     if bind.dialect.name == "postgresql":
         await session.exec(select(Order.id).where(Order.id == order_id).with_for_update())
     else:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             sa.update(Order)
-            .where(Order.id == order_id)
+            .where(col(Order.id) == order_id)
             .values(id=Order.id)
             .execution_options(synchronize_session=False)
         )
@@ -465,9 +441,12 @@ async def _existing(session: AsyncSession, submission_key: str, order_id: int) -
 
 async def reserve_stock(session: AsyncSession, variant_id: int, quantity: int) -> bool:
     """Hold ``quantity`` units for an exchange if that many are free; atomic in SQL."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.update(Variant)
-        .where(Variant.id == variant_id, Variant.stock_on_hand - Variant.stock_reserved >= quantity)
+        .where(
+            col(Variant.id) == variant_id,
+            col(Variant.stock_on_hand) - Variant.stock_reserved >= quantity,
+        )
         .values(stock_reserved=Variant.stock_reserved + quantity)
         .execution_options(synchronize_session=False)
     )
@@ -516,7 +495,7 @@ async def confirm_return(
                 (
                     await session.exec(
                         select(ReturnLine.photo_media_id).where(
-                            ReturnLine.photo_media_id.in_(list(photos))  # type: ignore[union-attr]
+                            col(ReturnLine.photo_media_id).in_(list(photos))
                         )
                     )
                 ).all()
@@ -525,7 +504,8 @@ async def confirm_return(
             else set()
         )
         for photo_id in used:
-            photos.pop(photo_id, None)  # type: ignore[arg-type]
+            if photo_id is not None:  # (it is: the query matched it against photo ids)
+                photos.pop(photo_id, None)
         assessment = assess(ctx, items, as_of, photos=photos)
         options = await exchange_options(
             session, [(a.line, a.item.quantity) for a in assessment.items]
@@ -553,8 +533,8 @@ async def _write(
     policy = assessment.policy
     ret = Return(
         rma=await _unused_rma(session),
-        order_id=ctx.order.id,  # type: ignore[arg-type]
-        status="requested",
+        order_id=id_of(ctx.order),
+        status=ReturnStatus.REQUESTED,
         policy_version_id=policy.id,
         submission_key=submission_key,
         request=assessment.request,
@@ -573,8 +553,8 @@ async def _write(
     for q in quote.items:
         a = q.assessed
         row = ReturnLine(
-            return_id=ret.id,  # type: ignore[arg-type]
-            order_line_id=a.line.id,  # type: ignore[arg-type]
+            return_id=id_of(ret),
+            order_line_id=id_of(a.line),
             quantity=a.item.quantity,
             reason_code=a.item.reason,
             comment=a.item.comment.strip(),
@@ -589,7 +569,7 @@ async def _write(
         await session.flush()
         if q.exchange is not None:
             variant = q.exchange.variant
-            if not await reserve_stock(session, variant.id, a.item.quantity):  # type: ignore[arg-type]
+            if not await reserve_stock(session, id_of(variant), a.item.quantity):
                 out_of_stock[f"choice:{a.line.id}"] = (
                     f"{a.line.title} in {variant.title or variant.sku} just sold out. "
                     "Please choose another option."
@@ -597,8 +577,8 @@ async def _write(
                 continue
             session.add(
                 Exchange(
-                    return_line_id=row.id,  # type: ignore[arg-type]
-                    variant_id=variant.id,  # type: ignore[arg-type]
+                    return_line_id=id_of(row),
+                    variant_id=id_of(variant),
                     quantity=a.item.quantity,
                     price_difference=q.exchange.price_difference,
                 )
@@ -612,7 +592,7 @@ async def _write(
         "return",
         ret.id,
         "created",
-        to_state="requested",
+        to_state=ReturnStatus.REQUESTED,
         data={
             "rma": ret.rma,
             "policy_version": policy.version,
@@ -647,11 +627,11 @@ async def approve_in_transaction(
     (refund requested, store credit issued, exchanges released) and completed when nothing
     is left to pay (``portal.returns.returnless``)."""
     approved_at = utcnow()
-    ships_back = not await keeps_everything(session, ret.id)  # type: ignore[arg-type]
+    ships_back = not await keeps_everything(session, id_of(ret))
     values: dict[str, Any] = {}
     if ships_back:
-        values = {"ship_by": ship_by(approved_at, policy), "label_state": "pending"}
-    await transition(session, ret, "approved", actor, reason, values=values)
+        values = {"ship_by": ship_by(approved_at, policy)}
+    await states.approve(session, ret, actor, reason, ships_back=ships_back, values=values)
     await issue_on_approval(session, ret, policy, actor)
     if ships_back:
         await queue_documents(session, ret)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.models.base import id_of
 from portal.models.orders import Order
-from portal.models.returns import Return
+from portal.models.returns import Return, ReturnStatus
 from portal.returns.context import exchange_options, line_outlooks, load_order_context
 from portal.returns.create import Choice, ItemRequest, ReturnError, confirm_return
 from portal.returns.lifecycle import cancel_return, reject_return
@@ -27,24 +28,23 @@ async def seed_demo_returns(
     """Create up to ``count`` returns once; a database that has returns is left alone."""
     if (await session.exec(select(Return.id).limit(1))).first() is not None:
         return 0
-    order_ids = (
-        await session.exec(
-            select(Order.id).where(Order.delivered_at.is_not(None)).order_by(Order.number)  # type: ignore[union-attr]
-        )
-    ).all()
+    rows = await session.exec(
+        select(Order.id).where(col(Order.delivered_at).is_not(None)).order_by(Order.number)
+    )
+    order_ids = [order_id for order_id in rows if order_id is not None]  # (primary keys)
     made: list[tuple[int, str]] = []  # ids, not objects: a refused attempt expires objects
     for index, order_id in enumerate(order_ids):
         if len(made) >= count:
             break
-        ret = await _one(session, signer, order_id, index, now)  # type: ignore[arg-type]
+        ret = await _one(session, signer, order_id, index, now)
         if ret is not None:
-            made.append((ret.id, ret.status))  # type: ignore[arg-type]
+            made.append((id_of(ret), ret.status))
     for position, (return_id, status) in enumerate(made):
         if position % 5 == 3:
             await cancel_return(
                 session, return_id, "demo shopper", signer, "Ordered the wrong colour"
             )
-        elif status == "requested" and position % 2 == 0:
+        elif status == ReturnStatus.REQUESTED and position % 2 == 0:
             await reject_return(
                 session, return_id, "merchant@demo.example", signer, "Item shows wear"
             )
@@ -68,9 +68,9 @@ async def _one(
     if outlook is None:
         return None
     reasons = [r for r in outlook.eligible_reasons if r not in outlook.photo_reasons]
-    line_id, number = outlook.line.id, ctx.order.number
-    item = ItemRequest(line_id, 1, reasons[index % len(reasons)])  # type: ignore[arg-type]
-    options = (await exchange_options(session, [(outlook.line, 1)])).get(line_id, [])  # type: ignore[arg-type]
+    line_id, number = id_of(outlook.line), ctx.order.number
+    item = ItemRequest(line_id, 1, reasons[index % len(reasons)])
+    options = (await exchange_options(session, [(outlook.line, 1)])).get(line_id, [])
     # Plain values only: a refused attempt rolls the session back and expires its objects.
     variant_id = options[0].variant.id if options else None
     preference = _PREFERENCE[index % 3 :] + _PREFERENCE[: index % 3]
@@ -81,7 +81,7 @@ async def _one(
                 session,
                 order_id=order_id,
                 items=[item],
-                choices={line_id: choice},  # type: ignore[dict-key]
+                choices={line_id: choice},
                 submission_key=f"demo-{number}",
                 signer=signer,
                 actor="demo shopper",

@@ -3,27 +3,33 @@
 Each function locks the return, moves it with ``transition`` (which writes the audit
 event), releases exchange stock when the return is called off, queues its side effects in
 the outbox, and commits. A move that is no longer possible raises ``ReturnError``.
-Approval issues store credit when the policy issues it instantly; cancellation takes
-unspent instant credit back (see ``portal.returns.instant_credit``).
+Approval issues store credit when the policy issues it instantly; calling a return off
+(``call_off``: rejected, cancelled, expired) carries out the settlement plan of that
+ending: exchanges cancelled, unspent instant credit taken back
+(``portal.returns.settlement``, ``portal.returns.resolution``).
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.jobs.outbox import enqueue
-from portal.models.base import utcnow
-from portal.models.catalog import Variant
 from portal.models.orders import Order
-from portal.models.returns import Exchange, Return, ReturnLine
+from portal.models.returns import (
+    RETURN_CANCELLABLE,
+    LabelState,
+    Return,
+    ReturnStatus,
+)
+from portal.returns import states
 from portal.returns.context import policy_ref
 from portal.returns.create import ReturnError, approve_in_transaction
-from portal.returns.instant_credit import email_context, withdraw
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
-from portal.returns.states import CANCELLABLE, TransitionError, can_cancel, transition
+from portal.returns.resolution import Carried, carry_out, plan_for
+from portal.returns.settlement import Ending
+from portal.returns.states import TransitionError, can_cancel
 
 
 async def _locked(session: AsyncSession, return_id: int) -> Return:
@@ -35,30 +41,16 @@ async def _locked(session: AsyncSession, return_id: int) -> Return:
     return ret
 
 
-async def release_reservations(
-    session: AsyncSession, ret: Return, status: str = "cancelled"
-) -> list[int]:
-    """Give back the stock held for this return's exchanges; returns the exchange ids."""
-    rows = (
-        await session.exec(
-            select(Exchange)
-            .join(ReturnLine, ReturnLine.id == Exchange.return_line_id)  # type: ignore[arg-type]
-            .where(ReturnLine.return_id == ret.id, Exchange.status == "reserved")
-        )
-    ).all()
-    released = []
-    for exchange in rows:
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(Variant)
-            .where(Variant.id == exchange.variant_id, Variant.stock_reserved >= exchange.quantity)
-            .values(stock_reserved=Variant.stock_reserved - exchange.quantity)
-            .execution_options(synchronize_session=False)
-        )
-        exchange.status = status
-        exchange.updated_at = utcnow()
-        session.add(exchange)
-        released.append(exchange.id)  # type: ignore[arg-type]
-    return released
+async def call_off(
+    session: AsyncSession, ret: Return, ending: Ending, actor: str, reason: str
+) -> Carried:
+    """The plan of a return called off (``cancelled``, ``rejected``, ``expired``), carried
+    out: reserved exchanges cancelled and their stock freed, store credit issued at approval
+    and no longer due taken back (as far as it is unspent). Before the status moves."""
+    the_plan = await plan_for(session, ret, ending)
+    return await carry_out(
+        session, ret, the_plan, policy=None, actor=actor, step=ending, reason=reason
+    )
 
 
 async def approve_return(
@@ -67,14 +59,14 @@ async def approve_return(
     """A reviewer lets a return go ahead: label and slip are queued, the shopper told."""
     try:
         ret = await _locked(session, return_id)
-        if ret.status != "requested":
+        if ret.status != ReturnStatus.REQUESTED:
             raise ReturnError(f"Return {ret.rma} is already {ret.status}.", kind="conflict")
         if ret.policy_version_id is None:
             raise ReturnError(f"Return {ret.rma} has no policy version.", kind="conflict")
         policy = await policy_ref(session, ret.policy_version_id)
         await approve_in_transaction(session, ret, policy, actor, note or "Approved on review.")
-        order = await session.get(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "approved", signer)  # type: ignore[arg-type]
+        order = await session.get_one(Order, ret.order_id)
+        await notify_shopper(session, ret, order, "approved", signer)
         await session.commit()
         return ret
     except TransitionError as exc:
@@ -97,14 +89,14 @@ async def reject_return(
         )
     try:
         ret = await _locked(session, return_id)
-        if ret.status != "requested":
+        if ret.status != ReturnStatus.REQUESTED:
             raise ReturnError(f"Return {ret.rma} is already {ret.status}.", kind="conflict")
-        released = await release_reservations(session, ret, "cancelled")
-        await transition(
-            session, ret, "rejected", actor, reason, data={"released_exchanges": released}
+        done = await call_off(session, ret, "rejected", actor, "The return was rejected.")
+        await states.reject(
+            session, ret, actor, reason, data={"released_exchanges": done.cancelled_exchanges}
         )
-        order = await session.get(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "rejected", signer, reason)  # type: ignore[arg-type]
+        order = await session.get_one(Order, ret.order_id)
+        await notify_shopper(session, ret, order, "rejected", signer, reason)
         await session.commit()
         return ret
     except TransitionError as exc:
@@ -129,47 +121,36 @@ async def cancel_return(
     approved: it was settled then."""
     try:
         ret = await _locked(session, return_id)
-        if ret.status in CANCELLABLE and not await can_cancel(session, ret):
+        if ret.status in RETURN_CANCELLABLE and not await can_cancel(session, ret):
             raise ReturnError(
                 f"Return {ret.rma} can no longer be cancelled: you keep the items and it "
                 "was settled when it was approved.",
                 kind="conflict",
             )
-        if ret.status not in CANCELLABLE:
+        if ret.status not in RETURN_CANCELLABLE:
             raise ReturnError(
                 f"Return {ret.rma} can no longer be cancelled: it is {ret.status.replace('_', ' ')}.",
                 kind="conflict",
             )
-        had_label = ret.label_state == "ready" or ret.shipment_id is not None
-        released = await release_reservations(session, ret, "cancelled")
-        await transition(
+        had_label = ret.label_state == LabelState.READY or ret.shipment_id is not None
+        done = await call_off(
             session,
             ret,
             "cancelled",
             actor,
+            f"Return {ret.rma} was cancelled; its store credit is no longer due.",
+        )
+        await states.cancel(
+            session,
+            ret,
+            actor,
             reason or "Cancelled by the shopper.",
-            data={"released_exchanges": released, "void_label": had_label},
+            data={"released_exchanges": done.cancelled_exchanges, "void_label": had_label},
         )
         if had_label:
             await enqueue(session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}")
-        clawback = await withdraw(
-            session,
-            ret,
-            still_due=0,
-            step="cancelled",
-            actor=actor,
-            reason=f"Return {ret.rma} was cancelled; its store credit is no longer due.",
-        )
-        order = await session.get(Order, ret.order_id)
-        await notify_shopper(
-            session,
-            ret,
-            order,  # type: ignore[arg-type]
-            "cancelled",
-            signer,
-            reason,
-            extra=email_context(clawback),
-        )
+        order = await session.get_one(Order, ret.order_id)
+        await notify_shopper(session, ret, order, "cancelled", signer, reason)
         await session.commit()
         return ret
     except TransitionError as exc:

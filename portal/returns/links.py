@@ -16,13 +16,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from portal.errors import Invalid
 from portal.models.base import utcnow
 
 DEFAULT_TTL = timedelta(days=30)
 _PURPOSE = b"portal.shop-link.v1"
 
 
-class LinkError(ValueError):
+class LinkError(Invalid):
     """The link cannot be used; ``expired`` tells a stale link from a forged one."""
 
     def __init__(self, message: str, *, expired: bool = False) -> None:
@@ -60,7 +61,7 @@ class LinkSigner:
 
     def token(self, order_id: int, rma: str | None = None, now: datetime | None = None) -> str:
         expires = int(((now or utcnow()) + self.ttl).timestamp())
-        claims = {"o": order_id, "x": expires}
+        claims: dict[str, int | str] = {"o": order_id, "x": expires}
         if rma:
             claims["r"] = rma
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())

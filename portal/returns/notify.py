@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.jobs.outbox import enqueue
+from portal.models.base import id_of
 from portal.models.catalog import Variant
 from portal.models.orders import Customer, Order, OrderLine
-from portal.models.returns import Exchange, Return, ReturnLine
-from portal.returns.instant_credit import issued_code
+from portal.models.returns import Exchange, Return, ReturnLine, ReturnStatus
 from portal.returns.links import LinkSigner
+from portal.returns.settlement import Settlement, load_settlement
 
 EVENTS = (
     "created",
@@ -27,6 +28,7 @@ EVENTS = (
     "in_transit",
     "delivered",
     "received",
+    "inspected",
     "completed",
     "expired",
     "reminder",
@@ -34,8 +36,8 @@ EVENTS = (
     "refund_declined",
 )
 """Each has a ``templates/email/return_<event>.html``. Besides the ones sent from here,
-``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``
-and ``completed`` for the warehouse and resolution work, ``expired`` for the schedule."""
+``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``,
+``inspected`` and ``completed`` for the warehouse and resolution work, ``expired`` for the schedule."""
 _LABELS = {"exchange": "Exchange", "store_credit": "Store credit", "refund": "Refund"}
 
 
@@ -43,11 +45,11 @@ async def email_items(session: AsyncSession, return_id: int) -> list[dict[str, A
     rows = (
         await session.exec(
             select(ReturnLine, OrderLine, Variant)
-            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-            .join(Exchange, Exchange.return_line_id == ReturnLine.id, isouter=True)  # type: ignore[arg-type]
-            .join(Variant, Variant.id == Exchange.variant_id, isouter=True)  # type: ignore[arg-type]
+            .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
+            .join(Exchange, col(Exchange.return_line_id) == ReturnLine.id, isouter=True)
+            .join(Variant, col(Variant.id) == Exchange.variant_id, isouter=True)
             .where(ReturnLine.return_id == return_id)
-            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            .order_by(col(ReturnLine.id))
         )
     ).all()
     items = []
@@ -67,6 +69,47 @@ async def email_items(session: AsyncSession, return_id: int) -> list[dict[str, A
     return items
 
 
+def settlement_context(settlement: Settlement) -> dict[str, Any]:
+    """What every shopper e-mail says about the money: the return's ``Settlement``
+    (plain JSON, minor units)."""
+    credit = settlement.credit
+    return {
+        "headline": settlement.headline,
+        "details": list(settlement.details),
+        "refund_total": settlement.refund_due,
+        "refund_amount": settlement.refund_due,
+        "refund_pending": settlement.refund_pending_approval,
+        "refund_status": settlement.refund.state if settlement.refund is not None else "",
+        "label_fee": settlement.label_fee,
+        "store_credit_total": credit.due,
+        "credit_amount": credit.due,
+        "credit_code": (credit.code or "") if credit.issued else "",
+        "credit_issued": credit.issued,
+        "credit_reversed": credit.taken_back,
+        "credit_uncollectable": credit.uncollectable,
+        "completed": settlement.status == ReturnStatus.COMPLETED,
+        "lines": [
+            {
+                "title": line.title,
+                "accepted": line.counts or settlement.ending != "inspected",
+                "received": line.units if line.counts else (line.received or 0),
+                "requested": line.quantity,
+                "refund": line.refund,
+                "credit": line.credit,
+                "exchange": {"released": "released", "shipped": "released"}.get(
+                    line.state, "cancelled" if line.state == "cancelled" else ""
+                )
+                if line.resolution == "exchange"
+                else "",
+                "exchange_for": line.exchange_for,
+                "reason": line.rejected_reason,
+                "summary": line.summary,
+            }
+            for line in settlement.lines
+        ],
+    }
+
+
 async def notify_shopper(
     session: AsyncSession,
     ret: Return,
@@ -78,37 +121,31 @@ async def notify_shopper(
 ) -> None:
     """Queue the ``return_<event>`` e-mail in the caller's transaction (once per return).
 
-    When store credit was already issued for the return (policy ``issue: instant``) the
-    context carries its code (``credit_code``) and amount (``credit_issued``); ``extra``
-    adds event-specific values (``credit_reversed`` and ``credit_uncollectable`` when a
-    cancelled or expired return's credit is taken back).
+    Every amount and state in the context comes from the return's ``Settlement`` as it
+    stands in this transaction (``settlement_context``): the refund and credit due, the
+    credit's code once issued, what was taken back, each line's outcome and the headline
+    the status page shows. ``extra`` adds event-specific values (a declined refund's
+    ``shopper_message``).
     """
     if event not in EVENTS:
         raise ValueError(f"unknown return e-mail {event!r}")
-    credit_code, credit_issued = "", 0
-    if ret.store_credit_total > 0:
-        code, credit_issued = await issued_code(session, ret)
-        credit_code = code.code if code is not None else ""
+    settlement = await load_settlement(session, id_of(ret), ret=ret)
     customer = await session.get(Customer, order.customer_id) if order.customer_id else None
-    items = await email_items(session, ret.id)  # type: ignore[arg-type]
+    items = await email_items(session, id_of(ret))
     context = {
         "rma": ret.rma,
         "order_number": order.number,
         "name": (customer.name if customer and customer.name else "")
         or order.shipping_address.get("name", ""),
-        "link": signer.path(order.id, ret.rma),  # type: ignore[arg-type]
+        "link": signer.path(id_of(order), ret.rma),
         "status": ret.status,
         "items": items,
         "currency": ret.currency,
-        "refund_total": ret.refund_total,
-        "store_credit_total": ret.store_credit_total,
-        "label_fee": ret.label_fee,
         "require_review": ret.require_review,
-        "ships_back": not all(item["keep_item"] for item in items),
+        "ships_back": not settlement.keep_all,
         "ship_by": ret.ship_by.strftime("%B %-d, %Y") if ret.ship_by else "",
         "reason": reason,
-        "credit_code": credit_code,
-        "credit_issued": credit_issued,
+        **settlement_context(settlement),
         **(extra or {}),
     }
     await enqueue(

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
+from portal.errors import Invalid
 from portal.models.outbox import Media
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
@@ -23,7 +24,7 @@ _EXTENSIONS = {
 }
 
 
-class PhotoError(ValueError):
+class PhotoError(Invalid):
     """The upload is not a photo we accept; the message says why in plain words."""
 
 

@@ -5,25 +5,13 @@ Every function here is a domain operation with its own transaction: it locks wha
 changes, writes audit events, queues side effects in the outbox and commits (or rolls back
 and raises ``WarehouseError`` having changed nothing). Controllers only parse and render.
 
-Money after inspection (the rule the shopper is told about):
-
-* a line counts only when it is **accepted**; a rejected line gets no money and its note
-  is sent to the shopper as the reason;
-* an accepted line pays its frozen decision (``refund_amount`` or ``store_credit_amount``)
-  pro rata to what arrived: ``amount * received // requested`` (rounded down);
-* lines the shopper keeps (``keep_item``) never come back and always pay in full;
-* the refund is the sum of the refund lines less the label fee, capped so it never goes
-  below zero;
-* store credit due is the sum of the store-credit lines. Under ``issue: on_receipt`` it is
-  issued now, on the ledger key ``return:<rma>``. Under ``issue: instant`` the return's
-  whole store credit was already issued at approval on that same key, so nothing is ever
-  issued twice (nor more than at approval); when less is due (a rejected line, units that
-  did not arrive) the difference is reversed on the code, but only what is still unspent:
-  a balance never goes below zero, and the part the shopper already spent is recorded as
-  uncollectable (an audit event on the return with the amount, for finance). The
-  shopper's e-mail says how much credit was withdrawn;
-* an accepted exchange is released for shipping (for the units that arrived); a rejected
-  one is cancelled and its reserved stock freed.
+Money after inspection is the rule of ``portal.returns.settlement.plan`` (the same one
+keep-every-item settlement, cancellation and expiry use), carried out by
+``portal.returns.resolution.carry_out``: an accepted line pays its frozen decision pro rata
+to what arrived, a rejected one nothing (its note is the reason the shopper reads), the
+label fee comes out of the refund, store credit issued at approval and no longer due is
+taken back as far as it is unspent, accepted exchanges are released and rejected ones
+cancelled. Finishing also restocks what the grader sent back to the shelf.
 """
 
 from __future__ import annotations
@@ -37,35 +25,42 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from portal.audit import record
-from portal.jobs.outbox import enqueue
-from portal.models.base import utcnow
+from portal.errors import DomainError
+from portal.models.base import id_of, utcnow
 from portal.models.catalog import Variant
-from portal.models.orders import Customer, Order, OrderLine
+from portal.models.money import RefundStatus
+from portal.models.orders import Order, OrderLine
 from portal.models.outbox import Media
-from portal.models.returns import CONDITIONS, DISPOSITIONS, Exchange, Return, ReturnLine
+from portal.models.returns import (
+    CONDITIONS,
+    DISPOSITIONS,
+    RETURN_AFTER_RECEIPT,
+    RETURN_AWAITING_PARCEL,
+    Exchange,
+    ExchangeStatus,
+    Return,
+    ReturnLine,
+    ReturnStatus,
+)
 from portal.models.staff import StaffUser
 from portal.models.warehouse import GradePhoto, ParcelReceipt, UnknownParcel
-from portal.money.credit import issue_credit
 from portal.money.currency import format_money
-from portal.money.refunds import request_refund
+from portal.returns import states
 from portal.returns.context import policy_ref
-from portal.returns.instant_credit import credit_key, issued_code, withdraw
+from portal.returns.instant_credit import issued_code
 from portal.returns.links import LinkSigner
 from portal.returns.notify import notify_shopper
 from portal.returns.photos import PhotoError, check_photo, store_photo
+from portal.returns.resolution import carry_out, plan_for
 from portal.returns.rma import normalise_rma
-from portal.returns.states import TransitionError, transition
+from portal.returns.states import TransitionError
 from portal.webhooks import emit_return_event
 
-RECEIVABLE = frozenset({"label_issued", "in_transit", "delivered"})
-"""A parcel may be received before the carrier reports it moving or delivered."""
-EXPECTED = ("label_issued", "in_transit", "delivered")
-AFTER_RECEIPT = frozenset({"received", "inspected", "completed"})
 MAX_SCAN = 200
 CONDITION_LABELS = {
     "as_new": "As new",
@@ -84,20 +79,12 @@ DISPOSITION_LABELS = {
 NO_RESTOCK = frozenset({"damaged", "wrong_item", "missing"})
 
 
-class WarehouseError(ValueError):
+class WarehouseError(DomainError):
     """The action cannot go ahead; nothing was written.
 
     ``problems`` maps a form field to a sentence for the person at the station; ``kind``
     is ``invalid``, ``not_found`` or ``conflict``.
     """
-
-    def __init__(
-        self, message: str, problems: dict[str, str] | None = None, kind: str = "invalid"
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems or {}
-        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +145,9 @@ async def find_by_scan(session: AsyncSession, code: str, *, lock: bool = False) 
     rma, tracking = scan_candidates(code)
     conditions = []
     if rma:
-        conditions.append(Return.rma == rma)
+        conditions.append(col(Return.rma) == rma)
     if tracking:
-        conditions.append(Return.tracking_code.in_(tracking))  # type: ignore[union-attr]
+        conditions.append(col(Return.tracking_code).in_(tracking))
     if not conditions:
         return None
     query = select(Return).where(sa.or_(*conditions)).limit(2)
@@ -209,7 +196,7 @@ def _when(moment: datetime) -> str:
 
 
 async def _already(session: AsyncSession, ret: Return) -> ScanResult:
-    receipt = await _receipt(session, ret.id)  # type: ignore[arg-type]
+    receipt = await _receipt(session, id_of(ret))
     if receipt is not None:
         who = await _person(session, receipt.received_by)
         where = f" at {receipt.station}" if receipt.station else ""
@@ -285,19 +272,19 @@ async def _receive(
     session: AsyncSession, ret: Return, station: Station, signer: LinkSigner, scanned: str
 ) -> ScanResult:
     """Receive ``ret``, already locked by the caller's open transaction."""
-    return_id: int = ret.id  # type: ignore[assignment]
+    return_id = id_of(ret)
     try:
-        if ret.status in AFTER_RECEIPT:
+        if ret.status in RETURN_AFTER_RECEIPT:
             result = await _already(session, ret)
             await session.commit()  # nothing written; ends the lock, keeps what was loaded
             return result
-        if ret.status not in RECEIVABLE:
+        if ret.status not in RETURN_AWAITING_PARCEL:
             why = {
-                "requested": "it is still waiting for review",
-                "approved": "its label has not been issued yet",
-                "rejected": "it was rejected",
-                "cancelled": "it was cancelled",
-                "expired": "it expired",
+                ReturnStatus.REQUESTED: "it is still waiting for review",
+                ReturnStatus.APPROVED: "its label has not been issued yet",
+                ReturnStatus.REJECTED: "it was rejected",
+                ReturnStatus.CANCELLED: "it was cancelled",
+                ReturnStatus.EXPIRED: "it expired",
             }.get(ret.status, f"it is {ret.status}")
             await session.commit()  # nothing written; ends the lock, keeps what was loaded
             return ScanResult(
@@ -313,10 +300,9 @@ async def _receive(
                 f"This parcel was addressed to warehouse “{ret.destination}”, "
                 f"not “{station.warehouse}”."
             )
-        await transition(
+        await states.receive(
             session,
             ret,
-            "received",
             station.actor,
             "Parcel scanned at the warehouse.",
             data={
@@ -326,7 +312,7 @@ async def _receive(
             },
         )
         receipt = ParcelReceipt(
-            return_id=ret.id,  # type: ignore[arg-type]
+            return_id=return_id,
             warehouse=station.warehouse,
             station=station.station,
             received_by=station.user_id,
@@ -335,9 +321,9 @@ async def _receive(
             scanned_code=scanned[:MAX_SCAN],
         )
         session.add(receipt)
-        order = await session.get(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "received", signer)  # type: ignore[arg-type]
-        await emit_return_event(session, "return.received", ret, order.number)  # type: ignore[union-attr]
+        order = await session.get_one(Order, ret.order_id)
+        await notify_shopper(session, ret, order, "received", signer)
+        await emit_return_event(session, "return.received", ret, order.number)
         await session.commit()
     except (TransitionError, IntegrityError):
         # Another station won the race: report its receipt, write nothing.
@@ -459,7 +445,7 @@ async def grade_line(
         if line is None:
             raise WarehouseError("That item does not exist.", kind="not_found")
         ret = await _locked_return(session, line.return_id)
-        if ret.status != "received":
+        if ret.status != ReturnStatus.RECEIVED:
             raise WarehouseError(
                 f"Return {ret.rma} is {ret.status}: items can only be graded after the parcel "
                 "is received and before inspection is finished.",
@@ -524,7 +510,7 @@ async def add_grade_photo(
         raise WarehouseError("That item does not exist.", kind="not_found")
     ret = await session.get(Return, line.return_id)
     assert ret is not None
-    if ret.status != "received":
+    if ret.status != ReturnStatus.RECEIVED:
         await session.rollback()
         raise WarehouseError(
             f"Return {ret.rma} is {ret.status}: photos are added while grading.",
@@ -534,7 +520,7 @@ async def add_grade_photo(
     try:
         photo = GradePhoto(
             return_line_id=line_id,
-            media_id=media.id,  # type: ignore[arg-type]
+            media_id=id_of(media),
             uploaded_by=station.user_id,
         )
         session.add(photo)
@@ -567,7 +553,7 @@ class LineOutcome:
     requested: int
     refund: int = 0
     credit: int = 0
-    exchange: str | None = None  # released | cancelled
+    exchange: ExchangeStatus | None = None  # released | cancelled
     reason: str = ""
     restocked: int = 0
 
@@ -579,7 +565,7 @@ class InspectionOutcome:
     ret: Return
     lines: list[LineOutcome]
     refund_amount: int = 0
-    refund_status: str | None = None
+    refund_status: RefundStatus | None = None
     label_fee: int = 0
     credit_amount: int = 0
     credit_code: str | None = None
@@ -589,10 +575,6 @@ class InspectionOutcome:
     credit_uncollectable: int = 0
     """Credit not due that the shopper had already spent (recorded for finance)."""
     completed: bool = False
-
-
-def _prorata(amount: int, received: int, requested: int) -> int:
-    return amount * received // requested if requested else 0
 
 
 async def finish_inspection(
@@ -610,7 +592,7 @@ async def finish_inspection(
     moment = now or utcnow()
     try:
         ret = await _locked_return(session, return_id)
-        if ret.status != "received":
+        if ret.status != ReturnStatus.RECEIVED:
             raise WarehouseError(
                 f"Return {ret.rma} is {ret.status}; only a received return can be finished.",
                 kind="conflict",
@@ -618,9 +600,9 @@ async def finish_inspection(
         rows = (
             await session.exec(
                 select(ReturnLine, OrderLine)
-                .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
+                .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
                 .where(ReturnLine.return_id == ret.id)
-                .order_by(ReturnLine.id)  # type: ignore[arg-type]
+                .order_by(col(ReturnLine.id))
             )
         ).all()
         ungraded = [
@@ -638,143 +620,85 @@ async def finish_inspection(
             raise WarehouseError(f"Return {ret.rma} has no policy version.", kind="conflict")
         policy = (await policy_ref(session, ret.policy_version_id)).policy
 
-        exchanges = {
-            e.return_line_id: e
-            for e in (
-                await session.exec(
-                    select(Exchange).where(
-                        Exchange.return_line_id.in_([line.id for line, _ in rows])  # type: ignore[attr-defined]
-                    )
-                )
-            ).all()
-        }
+        # The money: one plan, the same rule as every other ending (``settlement.plan``).
+        the_plan = await plan_for(session, ret, "inspected")
+        planned = {p.line_id: p for p in the_plan.lines}
         outcomes: list[LineOutcome] = []
-        refund_sum = 0
-        credit_sum = 0
         for line, order_line in rows:
             keep = bool(line.decision.get("keep_item"))
-            received = line.quantity if keep else int(line.received_quantity or 0)
-            accepted = True if keep else bool(line.accepted)
+            lp = planned[id_of(line)]
             out = LineOutcome(
-                line_id=line.id,  # type: ignore[arg-type]
+                line_id=id_of(line),
                 title=order_line.title
                 + (f" ({order_line.variant_title})" if order_line.variant_title else ""),
                 resolution=line.resolution,
-                accepted=accepted,
-                received=received,
+                accepted=True if keep else bool(line.accepted),
+                received=line.quantity if keep else int(line.received_quantity or 0),
                 requested=line.quantity,
-                reason="" if accepted else line.inspection_note,
+                refund=lp.refund,
+                credit=lp.credit,
+                reason="" if keep or line.accepted else line.inspection_note,
             )
-            if accepted and received:
-                out.refund = _prorata(line.refund_amount, received, line.quantity)
-                out.credit = _prorata(line.store_credit_amount, received, line.quantity)
-            refund_sum += out.refund
-            credit_sum += out.credit
-            exchange = exchanges.get(line.id)  # type: ignore[arg-type]
-            if exchange is not None and exchange.status == "reserved":
-                out.exchange = await settle_exchange(session, exchange, accepted, received)
-            if not keep and line.disposition == "restock" and received > 0:
-                await session.exec(  # type: ignore[call-overload]
+            if not keep and line.disposition == "restock" and out.received > 0:
+                await session.exec(
                     sa.update(Variant)
-                    .where(Variant.id == order_line.variant_id)
-                    .values(stock_on_hand=Variant.stock_on_hand + received)
+                    .where(col(Variant.id) == order_line.variant_id)
+                    .values(stock_on_hand=Variant.stock_on_hand + out.received)
                     .execution_options(synchronize_session=False)
                 )
-                out.restocked = received
+                out.restocked = out.received
             outcomes.append(out)
-
-        label_fee = min(ret.label_fee, refund_sum)
-        refund_amount = max(0, refund_sum - label_fee)
-        summary = {
-            "refund": refund_amount,
-            "label_fee": label_fee,
-            "store_credit": credit_sum,
-            "lines": [
-                {
-                    "line_id": o.line_id,
-                    "accepted": o.accepted,
-                    "received": o.received,
-                    "refund": o.refund,
-                    "credit": o.credit,
-                    "exchange": o.exchange,
-                    "restocked": o.restocked,
-                }
-                for o in outcomes
-            ],
-        }
-        await transition(
-            session, ret, "inspected", station.actor, "Inspection finished.", data=summary
-        )
-        result = InspectionOutcome(ret=ret, lines=outcomes, label_fee=label_fee)
-
+        summary = the_plan.summary()
+        for entry, out in zip(summary["lines"], outcomes, strict=True):
+            entry["restocked"] = out.restocked
+        await states.inspect(session, ret, station.actor, "Inspection finished.", data=summary)
         order = await session.get(Order, ret.order_id)
         assert order is not None
-        issued, issued_amount = await issued_code(session, ret)
-        if issued is not None:
-            # Issued at approval (``issue: instant``): nothing more is ever issued; what the
-            # inspection found is not due comes back off the code, as far as it is unspent.
-            result.credit_already_issued = True
-            result.credit_code = issued.code
-            result.credit_amount = min(credit_sum, issued_amount)
-            clawback = await withdraw(
+        fmt = lambda amount: format_money(amount, ret.currency)  # noqa: E731
+        done = await carry_out(
+            session,
+            ret,
+            the_plan,
+            policy=policy,
+            actor=station.actor,
+            step="inspection",
+            reason=(
+                f"Inspection of return {ret.rma}: the accepted items earn "
+                f"{fmt(the_plan.credit)} of the {fmt(the_plan.credit_issued)} issued at approval."
+                if the_plan.credit_issued
+                else f"Inspection of return {ret.rma} finished."
+            ),
+            order_number=order.number,
+            now=moment,
+        )
+        for out in outcomes:
+            if out.line_id in done.released:
+                out.exchange = ExchangeStatus.RELEASED
+            elif planned[out.line_id].exchange == "cancel":
+                out.exchange = ExchangeStatus.CANCELLED
+        code, _ = await issued_code(session, ret)
+        result = InspectionOutcome(
+            ret=ret,
+            lines=outcomes,
+            label_fee=the_plan.label_fee,
+            refund_amount=the_plan.refund if done.refund is not None else 0,
+            refund_status=done.refund.status if done.refund is not None else None,
+            credit_amount=the_plan.credit,
+            credit_code=code.code if code is not None and the_plan.credit else None,
+            credit_already_issued=the_plan.credit_issued > 0,
+            credit_reversed=done.clawback.reversed if done.clawback else 0,
+            credit_uncollectable=done.clawback.uncollectable if done.clawback else 0,
+        )
+        if done.refund is None:
+            await states.complete(
                 session,
                 ret,
-                still_due=credit_sum,
-                step="inspection",
-                actor=station.actor,
-                reason=(
-                    f"Inspection of return {ret.rma}: the accepted items earn "
-                    f"{format_money(credit_sum, ret.currency)} of the "
-                    f"{format_money(issued_amount, ret.currency)} issued at approval."
-                ),
-            )
-            if clawback is not None:
-                result.credit_reversed = clawback.reversed
-                result.credit_uncollectable = clawback.uncollectable
-        elif credit_sum > 0:
-            code = await issue_credit(
-                session,
-                currency=ret.currency,
-                amount=credit_sum,
-                customer_id=order.customer_id,
-                return_id=ret.id,
-                actor=station.actor,
-                expires_days=policy.store_credit.expires_days,
-                now=moment,
-                key=credit_key(ret),
-            )
-            result.credit_amount = credit_sum
-            result.credit_code = code.code
-        if refund_amount > 0:
-            threshold = policy.approval.auto_approve_refunds_below
-            auto = not ret.require_review and threshold is not None and refund_amount < threshold
-            refund = await request_refund(
-                session,
-                ret,
-                refund_amount,
-                actor=station.actor,
-                auto_approve=auto,
-                due_days=policy.timelines.refund_within_days_of_receipt,
-                now=moment,
-            )
-            result.refund_amount = refund_amount
-            result.refund_status = refund.status if refund else None
-        else:
-            await transition(
-                session,
-                ret,
-                "completed",
                 station.actor,
                 "Nothing left to pay after inspection.",
-                data={"store_credit": credit_sum},
+                data={"store_credit": the_plan.credit},
             )
             result.completed = True
-        await _email_outcome(session, ret, order, result, signer)
-        released = [o.line_id for o in result.lines if o.exchange == "released"]
-        if released:
-            await emit_return_event(
-                session, "exchange.released", ret, order.number, extra={"return_line_ids": released}
-            )
+        await notify_shopper(session, ret, order, "inspected", signer)
         await session.commit()
         return result
     except TransitionError as exc:
@@ -783,93 +707,6 @@ async def finish_inspection(
     except BaseException:
         await session.rollback()
         raise
-
-
-async def settle_exchange(
-    session: AsyncSession, exchange: Exchange, accepted: bool, received: int
-) -> str:
-    """Release an accepted exchange for the units that arrived; free the rest of its stock."""
-    keep_units = received if accepted else 0
-    freed = exchange.quantity - keep_units
-    if freed > 0:
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(Variant)
-            .where(Variant.id == exchange.variant_id, Variant.stock_reserved >= freed)
-            .values(stock_reserved=Variant.stock_reserved - freed)
-            .execution_options(synchronize_session=False)
-        )
-    exchange.updated_at = utcnow()
-    if keep_units > 0:
-        exchange.quantity = keep_units
-        exchange.status = "released"
-    else:
-        exchange.status = "cancelled"
-    session.add(exchange)
-    await session.flush()
-    return exchange.status
-
-
-async def _email_outcome(
-    session: AsyncSession,
-    ret: Return,
-    order: Order,
-    result: InspectionOutcome,
-    signer: LinkSigner,
-) -> None:
-    """The shopper's e-mail: what each item came to, and why a rejected one got nothing."""
-    customer = await session.get(Customer, order.customer_id) if order.customer_id else None
-    exchange_variants: dict[int, str] = {}
-    released = [o.line_id for o in result.lines if o.exchange == "released"]
-    if released:
-        for line_id, title, sku in (
-            await session.exec(
-                select(Exchange.return_line_id, Variant.title, Variant.sku)
-                .join(Variant, Variant.id == Exchange.variant_id)  # type: ignore[arg-type]
-                .where(Exchange.return_line_id.in_(released))  # type: ignore[attr-defined]
-            )
-        ).all():
-            exchange_variants[line_id] = title or sku
-    context = {
-        "rma": ret.rma,
-        "order_number": order.number,
-        "name": (customer.name if customer and customer.name else "")
-        or order.shipping_address.get("name", ""),
-        "link": signer.path(order.id, ret.rma),  # type: ignore[arg-type]
-        "currency": ret.currency,
-        "refund_amount": result.refund_amount,
-        "refund_pending": result.refund_status == "pending_approval",
-        "label_fee": result.label_fee,
-        "credit_amount": result.credit_amount,
-        "credit_code": result.credit_code,
-        "credit_reversed": result.credit_reversed,
-        "credit_uncollectable": result.credit_uncollectable,
-        "completed": result.completed,
-        "lines": [
-            {
-                "title": o.title,
-                "accepted": o.accepted,
-                "received": o.received,
-                "requested": o.requested,
-                "refund": o.refund,
-                "credit": o.credit,
-                "exchange": o.exchange,
-                "exchange_for": exchange_variants.get(o.line_id, ""),
-                "reason": o.reason,
-            }
-            for o in result.lines
-        ],
-    }
-    await enqueue(
-        session,
-        "send_email",
-        {
-            "template": "return_inspected",
-            "to": order.email,
-            "context": context,
-            "return_id": ret.id,
-        },
-        key=f"email:return_inspected:{ret.rma}",
-    )
 
 
 # --- Undo and unknown parcels -------------------------------------------------------------
@@ -888,25 +725,34 @@ async def undo_receipt(
     try:
         ret = await _locked_return(session, return_id)
         receipt = await _receipt(session, return_id)
-        if ret.status != "received" or receipt is None:
+        if ret.status != ReturnStatus.RECEIVED or receipt is None:
             raise WarehouseError(
                 f"Return {ret.rma} is {ret.status}: only a received parcel whose inspection "
                 "is not finished can be undone.",
                 kind="conflict",
             )
-        previous = receipt.previous_status
-        now = utcnow()
-        changed = await session.exec(  # type: ignore[call-overload]
-            sa.update(Return)
-            .where(Return.id == ret.id, Return.version == ret.version, Return.status == "received")
-            .values(status=previous, received_at=None, updated_at=now, version=Return.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if changed.rowcount != 1:
-            raise WarehouseError(f"Return {ret.rma} changed meanwhile; reload.", kind="conflict")
-        await session.exec(  # type: ignore[call-overload]
+        try:
+            await states.undo_receipt(
+                session,
+                ret,
+                receipt.previous_status,
+                station.actor,
+                reason,
+                data={
+                    "received_by": receipt.received_by,
+                    "received_at": receipt.received_at.isoformat(),
+                    "station": receipt.station,
+                    "warehouse": receipt.warehouse,
+                    "scanned": receipt.scanned_code,
+                },
+            )
+        except TransitionError:
+            raise WarehouseError(
+                f"Return {ret.rma} changed meanwhile; reload.", kind="conflict"
+            ) from None
+        await session.exec(
             sa.update(ReturnLine)
-            .where(ReturnLine.return_id == ret.id)
+            .where(col(ReturnLine.return_id) == ret.id)
             .values(
                 received_quantity=None,
                 condition=None,
@@ -918,28 +764,8 @@ async def undo_receipt(
             )
             .execution_options(synchronize_session=False)
         )
-        await record(
-            session,
-            station.actor,
-            "return",
-            ret.id,
-            "receipt_undone",
-            from_state="received",
-            to_state=previous,
-            reason=reason,
-            data={
-                "received_by": receipt.received_by,
-                "received_at": receipt.received_at.isoformat(),
-                "station": receipt.station,
-                "warehouse": receipt.warehouse,
-                "scanned": receipt.scanned_code,
-            },
-        )
         await session.delete(receipt)
         await session.commit()
-        for key, value in {"status": previous, "received_at": None, "updated_at": now}.items():
-            set_committed_value(ret, key, value)
-        set_committed_value(ret, "version", ret.version + 1)
         return ret
     except BaseException:
         await session.rollback()
@@ -1045,13 +871,14 @@ async def return_view(
     assert order is not None
     rows = (
         await session.exec(
-            select(ReturnLine, OrderLine, Exchange, Variant, Media)
-            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
-            .join(Exchange, Exchange.return_line_id == ReturnLine.id, isouter=True)  # type: ignore[arg-type]
-            .join(Variant, Variant.id == Exchange.variant_id, isouter=True)  # type: ignore[arg-type]
-            .join(Media, Media.id == ReturnLine.photo_media_id, isouter=True)  # type: ignore[arg-type]
+            # sqlmodel's select() is typed for at most four entities; this is five.
+            select(ReturnLine, OrderLine, Exchange, Variant, Media)  # type: ignore[call-overload]
+            .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
+            .join(Exchange, col(Exchange.return_line_id) == ReturnLine.id, isouter=True)
+            .join(Variant, col(Variant.id) == Exchange.variant_id, isouter=True)
+            .join(Media, col(Media.id) == ReturnLine.photo_media_id, isouter=True)
             .where(ReturnLine.return_id == return_id)
-            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            .order_by(col(ReturnLine.id))
             .execution_options(populate_existing=True)
         )
     ).all()
@@ -1070,8 +897,8 @@ async def return_view(
         for line_id, media_id in (
             await session.exec(
                 select(GradePhoto.return_line_id, GradePhoto.media_id)
-                .where(GradePhoto.return_line_id.in_(list(by_line)))  # type: ignore[attr-defined]
-                .order_by(GradePhoto.id)  # type: ignore[arg-type]
+                .where(col(GradePhoto.return_line_id).in_(list(by_line)))
+                .order_by(col(GradePhoto.id))
             )
         ).all():
             by_line[line_id].grade_photos.append(media_id)
@@ -1097,31 +924,37 @@ class Queues:
 async def queues(session: AsyncSession, warehouse: str = "", *, limit: int = 50) -> Queues:
     """Parcels on their way to this warehouse, received ones not graded, unknown parcels."""
 
-    def for_warehouse(query: Any) -> Any:
+    def for_warehouse(query: SelectOfScalar[Return]) -> SelectOfScalar[Return]:
         return query.where(Return.destination == warehouse) if warehouse else query
 
-    expected_q = for_warehouse(select(Return).where(Return.status.in_(EXPECTED)))  # type: ignore[attr-defined]
-    grade_q = for_warehouse(select(Return).where(Return.status == "received"))
-    unknown_q = select(UnknownParcel).where(UnknownParcel.resolved.is_(False))  # type: ignore[attr-defined]
+    expected_q = for_warehouse(select(Return).where(col(Return.status).in_(RETURN_AWAITING_PARCEL)))
+    grade_q = for_warehouse(select(Return).where(Return.status == ReturnStatus.RECEIVED))
+    unknown_q = select(UnknownParcel).where(col(UnknownParcel.resolved).is_(False))
     if warehouse:
         unknown_q = unknown_q.where(UnknownParcel.warehouse == warehouse)
 
-    async def count(query: Any) -> int:
+    async def count(query: SelectOfScalar[Any]) -> int:
         return int(
-            (await session.exec(sa.select(sa.func.count()).select_from(query.subquery()))).one()[0]  # type: ignore[call-overload]
+            (await session.exec(select(sa.func.count()).select_from(query.subquery()))).one()
         )
 
     return Queues(
         expected=(
             await session.exec(
-                expected_q.order_by(Return.delivered_at.desc().nulls_last(), Return.id).limit(limit)  # type: ignore[union-attr]
+                expected_q.order_by(
+                    col(Return.delivered_at).desc().nulls_last(), col(Return.id)
+                ).limit(limit)
             )
         ).all(),
         to_grade=(
-            await session.exec(grade_q.order_by(Return.received_at, Return.id).limit(limit))  # type: ignore[arg-type]
+            await session.exec(
+                grade_q.order_by(col(Return.received_at), col(Return.id)).limit(limit)
+            )
         ).all(),
         unknown=(
-            await session.exec(unknown_q.order_by(UnknownParcel.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+            await session.exec(
+                unknown_q.order_by(col(UnknownParcel.created_at).desc()).limit(limit)
+            )
         ).all(),
         expected_total=await count(expected_q),
         to_grade_total=await count(grade_q),
@@ -1145,16 +978,16 @@ async def daily_counts(session: AsyncSession, day: datetime | None = None) -> li
     queries = (
         select(ParcelReceipt.received_by, sa.func.count())
         .where(ParcelReceipt.received_at >= start, ParcelReceipt.received_at < end)
-        .group_by(ParcelReceipt.received_by),
+        .group_by(col(ParcelReceipt.received_by)),
         select(ReturnLine.graded_by, sa.func.count())
-        .where(ReturnLine.graded_at >= start, ReturnLine.graded_at < end)  # type: ignore[operator]
-        .group_by(ReturnLine.graded_by),
+        .where(col(ReturnLine.graded_at) >= start, col(ReturnLine.graded_at) < end)
+        .group_by(col(ReturnLine.graded_by)),
         select(UnknownParcel.scanned_by, sa.func.count())
         .where(UnknownParcel.created_at >= start, UnknownParcel.created_at < end)
-        .group_by(UnknownParcel.scanned_by),
+        .group_by(col(UnknownParcel.scanned_by)),
     )
     for index, query in enumerate(queries):
-        for user_id, n in (await session.exec(query)).all():  # type: ignore[call-overload]
+        for user_id, n in (await session.exec(query)).all():
             if user_id is not None:
                 tallies.setdefault(user_id, [0, 0, 0])[index] = int(n)
     if not tallies:
@@ -1162,7 +995,7 @@ async def daily_counts(session: AsyncSession, day: datetime | None = None) -> li
     users = {
         u.id: (u.name or u.email)
         for u in (
-            await session.exec(select(StaffUser).where(StaffUser.id.in_(list(tallies))))  # type: ignore[union-attr]
+            await session.exec(select(StaffUser).where(col(StaffUser.id).in_(list(tallies))))
         ).all()
     }
     return sorted(

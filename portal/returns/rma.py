@@ -23,7 +23,7 @@ def normalise_rma(value: str) -> str | None:
     """The canonical form of a typed RMA number, or None when it cannot be one."""
     text = re.sub(r"[\s\-_]", "", value.upper())
     text = text.removeprefix("RMA")
-    text = text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    text = text.translate(str.maketrans("OIL", "011"))
     if not _BODY.match(text):
         return None
     return f"RMA-{text[:5]}-{text[5:]}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
@@ -27,12 +27,23 @@ from portal.carriers.base import (
     TrackingUpdate,
 )
 from portal.documents.slip import SlipData, SlipLine, StoreBranding
+from portal.errors import Conflict
+from portal.jobs.outbox import enqueue
 from portal.models.audit import AuditEvent as AuditEventModel
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.policy import PolicyVersion
-from portal.models.returns import Return, ReturnLine
+from portal.models.returns import (
+    RETURN_PROGRESS,
+    RETURN_TRACKED,
+    LabelState,
+    Return,
+    ReturnLine,
+    ReturnStatus,
+)
 from portal.policy.versions import compiled
+from portal.returns import states
 from portal.returns.links import LinkSigner
+from portal.returns.notify import notify_shopper
 from portal.returns.states import TransitionError, can_transition, transition
 
 # A default parcel per product type, used to size the label unless the merchant set their own
@@ -49,18 +60,11 @@ DEFAULT_PARCELS: dict[str, tuple[float, float, float, float]] = {
 FALLBACK_PARCEL = (12, 9, 4, 16)
 
 # How far along the parcel is; a return never moves to a lower rank.
-_RANK = {
-    "label_issued": 0,
-    "in_transit": 1,
-    "delivered": 2,
-    "received": 3,
-    "inspected": 4,
-    "completed": 5,
-}
+_RANK = {status: rank for rank, status in enumerate(RETURN_PROGRESS)}
 _TRACKING_TO_STATUS = {
-    TrackingStatus.IN_TRANSIT: "in_transit",
-    TrackingStatus.OUT_FOR_DELIVERY: "in_transit",
-    TrackingStatus.DELIVERED: "delivered",
+    TrackingStatus.IN_TRANSIT: ReturnStatus.IN_TRANSIT,
+    TrackingStatus.OUT_FOR_DELIVERY: ReturnStatus.IN_TRANSIT,
+    TrackingStatus.DELIVERED: ReturnStatus.DELIVERED,
 }
 _RESOLUTION_LABELS = {
     "exchange": "Exchange",
@@ -70,7 +74,7 @@ _RESOLUTION_LABELS = {
 }
 
 
-class ShippingError(ValueError):
+class ShippingError(Conflict):
     """The return cannot ship as it stands (no address, unknown warehouse)."""
 
 
@@ -169,9 +173,9 @@ async def load_shipment(session: AsyncSession, return_id: int) -> ReturnShipment
     rows = (
         await session.exec(
             select(ReturnLine, OrderLine)
-            .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)  # type: ignore[arg-type]
+            .join(OrderLine, col(OrderLine.id) == ReturnLine.order_line_id)
             .where(ReturnLine.return_id == ret.id)
-            .order_by(ReturnLine.id)  # type: ignore[arg-type]
+            .order_by(col(ReturnLine.id))
         )
     ).all()
     name, warehouse = warehouse_address(policy, ret.destination)
@@ -224,24 +228,20 @@ async def record_label(
     Returns False when the return no longer wants a label (cancelled or expired while the
     carrier was working): the caller must void it.
     """
-    from portal.returns.notify import notify_shopper
-
     ret = await session.get(Return, return_id, with_for_update=True)
     if ret is None:
         return False
-    if ret.label_state == "ready" and ret.tracking_code == label.tracking_code:
+    if ret.label_state == LabelState.READY and ret.tracking_code == label.tracking_code:
         return True  # a retried job after a crash: already recorded
-    if ret.status != "approved":
+    if ret.status != ReturnStatus.APPROVED:
         return False
-    await transition(
+    await states.issue_label(
         session,
         ret,
-        "label_issued",
-        actor="system",
-        reason="prepaid label bought",
+        "system",
+        "prepaid label bought",
         data={"carrier": label.carrier, "tracking_code": label.tracking_code},
         values={
-            "label_state": "ready",
             "label_error": None,
             "carrier": label.carrier,
             "service": label.service,
@@ -253,8 +253,8 @@ async def record_label(
             "tracking_status": TrackingStatus.PRE_TRANSIT.value,
         },
     )
-    order = await session.get(Order, ret.order_id)
-    await notify_shopper(session, ret, order, "label_ready", signer)  # type: ignore[arg-type]
+    order = await session.get_one(Order, ret.order_id)
+    await notify_shopper(session, ret, order, "label_ready", signer)
     await session.commit()
     return True
 
@@ -268,23 +268,20 @@ async def record_shipment(session: AsyncSession, return_id: int, shipment_id: st
     (a concurrent or earlier attempt) wins; None when the return no longer wants a label.
     """
     ret = await session.get(Return, return_id, with_for_update=True)
-    if ret is None or ret.status != "approved" or ret.label_state == "ready":
+    if ret is None or ret.status != ReturnStatus.APPROVED or ret.label_state == LabelState.READY:
         await session.rollback()
         return None
     if ret.shipment_id:
         kept = ret.shipment_id
         await session.rollback()
         return kept
-    ret.shipment_id = shipment_id
-    ret.label_state = "pending"
-    session.add(ret)
-    await record(
+    await states.request_label(
         session,
+        ret,
         "system",
-        "return",
-        ret.id,
-        "label_shipment_created",
+        action="label_shipment_created",
         data={"shipment": shipment_id},
+        values={"shipment_id": shipment_id},
     )
     await session.commit()
     return shipment_id
@@ -305,39 +302,26 @@ async def record_label_failure(
     address) must create a new shipment instead of resuming that one.
     """
     ret = await session.get(Return, return_id, with_for_update=True)
-    if ret is None or ret.label_state == "ready":
+    if ret is None or ret.label_state in (LabelState.READY, LabelState.VOIDED):
         return
-    ret.label_state = "pending" if retryable else "failed"
-    ret.label_error = message[:1000]
-    if forget_shipment:
-        ret.shipment_id = None
-    session.add(ret)
-    await record(
-        session,
-        "system",
-        "return",
-        ret.id,
-        "label_failed",
-        reason=message[:2000],
-        data={"retryable": retryable},
+    await states.fail_label(
+        session, ret, message, retryable=retryable, forget_shipment=forget_shipment
     )
     await session.commit()
 
 
 async def record_void(session: AsyncSession, return_id: int, voided: bool) -> None:
     ret = await session.get(Return, return_id, with_for_update=True)
-    if ret is None or ret.label_state == "voided":
+    if ret is None or ret.label_state == LabelState.VOIDED:
         return
     if voided:
-        ret.label_state = "voided"
-        session.add(ret)
-    await record(
-        session, "system", "return", ret.id, "label_voided" if voided else "label_void_refused"
-    )
+        await states.void_label(session, ret)
+    else:
+        await record(session, "system", "return", ret.id, "label_void_refused")
     await session.commit()
 
 
-def _forward_status(current: str, update: TrackingUpdate) -> str | None:
+def _forward_status(current: ReturnStatus, update: TrackingUpdate) -> ReturnStatus | None:
     target = _TRACKING_TO_STATUS.get(update.status)
     if target is None or current not in _RANK:
         return None
@@ -353,8 +337,6 @@ async def apply_tracking(
 
     Returns the new status, or None when nothing changed (late, repeated or unknown).
     """
-    from portal.returns.notify import notify_shopper
-
     ret = (
         await session.exec(
             select(Return).where(Return.tracking_code == update.tracking_code).with_for_update()
@@ -364,7 +346,7 @@ async def apply_tracking(
         return None
     target = _forward_status(ret.status, update)
     if target is None:
-        if update.status.value != ret.tracking_status and _RANK.get(ret.status, 9) <= 1:
+        if update.status.value != ret.tracking_status and ret.status in RETURN_TRACKED:
             ret.tracking_status = update.status.value
             session.add(ret)
             await session.commit()
@@ -385,8 +367,8 @@ async def apply_tracking(
     except TransitionError:
         await session.rollback()
         return None
-    order = await session.get(Order, ret.order_id)
-    await notify_shopper(session, ret, order, target, signer)  # type: ignore[arg-type]
+    order = await session.get_one(Order, ret.order_id)
+    await notify_shopper(session, ret, order, target, signer)
     await session.commit()
     return target
 
@@ -444,9 +426,11 @@ async def failed_labels(session: AsyncSession, limit: int = 100) -> list[Return]
         (
             await session.exec(
                 select(Return)
-                .where(Return.label_state == "failed", Return.status == "approved")
-                .order_by(Return.updated_at)
-                .limit(limit)  # type: ignore[arg-type]
+                .where(
+                    Return.label_state == LabelState.FAILED, Return.status == ReturnStatus.APPROVED
+                )
+                .order_by(col(Return.updated_at))
+                .limit(limit)
             )
         ).all()
     )
@@ -454,11 +438,10 @@ async def failed_labels(session: AsyncSession, limit: int = 100) -> list[Return]
 
 async def retry_label(session: AsyncSession, return_id: int, actor: str) -> Return:
     """Staff fixed the cause (say, the address): try buying the label again."""
-    from portal.jobs.outbox import enqueue
-
     ret = await session.get(Return, return_id, with_for_update=True)
-    if ret is None or ret.label_state != "failed" or ret.status != "approved":
-        raise ShippingError("That return has no failed label to retry.")
+    if ret is None or ret.label_state != LabelState.FAILED or ret.status != ReturnStatus.APPROVED:
+        raise ShippingError("That return has no failed label to retry.", kind="not_found")
+
     attempts = len(
         (
             await session.exec(
@@ -470,12 +453,12 @@ async def retry_label(session: AsyncSession, return_id: int, actor: str) -> Retu
             )
         ).all()
     )
-    ret.label_state = "pending"
-    session.add(ret)
+    await states.request_label(
+        session, ret, actor, action="label_retried", reason=ret.label_error or ""
+    )
     await enqueue(
         session, "issue_label", {"return_id": ret.id}, key=f"label:{ret.rma}:retry:{attempts + 1}"
     )
-    await record(session, actor, "return", ret.id, "label_retried", reason=ret.label_error or "")
     await session.commit()
     return ret
 

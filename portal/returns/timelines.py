@@ -15,18 +15,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from portal.audit import record
 from portal.db import Database
 from portal.jobs.outbox import enqueue
-from portal.models.money import Refund, StoreCreditCode, StoreCreditEntry
+from portal.models.money import REFUND_UNDECIDED, Refund, StoreCreditCode, StoreCreditEntry
 from portal.models.orders import Order
 from portal.models.policy import PolicyVersion
-from portal.models.returns import Return
+from portal.models.returns import RETURN_EXPIRABLE, LabelState, Return, ReturnStatus
 from portal.policy.versions import compiled
+from portal.returns import states
+from portal.returns.lifecycle import call_off
 from portal.returns.links import LinkSigner
-from portal.returns.states import TransitionError, keeps_everything, transition
+from portal.returns.notify import notify_shopper
+from portal.returns.states import TransitionError, keeps_everything
 
 
 def local_day_start(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
@@ -51,27 +54,25 @@ async def _timelines(session: Any, version_id: int | None, cache: dict[int, Any]
 
 async def send_reminders(db: Database, now: datetime, signer: LinkSigner) -> int:
     """Remind shoppers whose label is ready but whose parcel has not moved."""
-    from portal.returns.notify import notify_shopper
-
     cache: dict[int, Any] = {}
     sent = 0
     async with db.session() as session:
         candidates = (
             await session.exec(
                 select(Return).where(
-                    Return.status == "label_issued", Return.approved_at.is_not(None)
-                )  # type: ignore[union-attr]
+                    Return.status == ReturnStatus.LABEL_ISSUED, col(Return.approved_at).is_not(None)
+                )
             )
         ).all()
         for ret in candidates:
             policy = await _timelines(session, ret.policy_version_id, cache)
-            if policy is None:
+            if policy is None or ret.approved_at is None:  # (the query skips the unapproved)
                 continue
             days = policy.policy.timelines.remind_after_days
-            if now < local_day_start(ret.approved_at, days, policy.tz):  # type: ignore[arg-type]
+            if now < local_day_start(ret.approved_at, days, policy.tz):
                 continue
-            order = await session.get(Order, ret.order_id)
-            await notify_shopper(session, ret, order, "reminder", signer)  # type: ignore[arg-type]
+            order = await session.get_one(Order, ret.order_id)
+            await notify_shopper(session, ret, order, "reminder", signer)
             await session.commit()
             sent += 1
     return sent
@@ -82,25 +83,22 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
     the label, take back unspent store credit issued at approval for the items that had to
     come back, tell the shopper. Returns the RMAs expired. A return whose every item the
     shopper keeps has nothing to send and is never expired (it is settled at approval)."""
-    from portal.returns.instant_credit import email_context, kept_items_credit, withdraw
-    from portal.returns.lifecycle import release_reservations
-    from portal.returns.notify import notify_shopper
-
     cache: dict[int, Any] = {}
     expired: list[str] = []
     async with db.session() as session:
         candidates = (
             await session.exec(
                 select(Return.id, Return.policy_version_id, Return.approved_at).where(
-                    Return.status.in_(("approved", "label_issued")),  # type: ignore[attr-defined]
-                    Return.approved_at.is_not(None),  # type: ignore[union-attr]
+                    col(Return.status).in_(RETURN_EXPIRABLE),
+                    col(Return.approved_at).is_not(None),
                 )
             )
         ).all()
-        due = []
+        due: list[int] = []
         for return_id, version_id, approved_at in candidates:
             policy = await _timelines(session, version_id, cache)
-            if policy is None:
+            # (ids are primary keys, and the query skips the unapproved)
+            if policy is None or return_id is None or approved_at is None:
                 continue
             days = policy.policy.timelines.ship_within_days
             if now >= local_day_end(approved_at, days, policy.tz):
@@ -110,22 +108,28 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
             ret = (
                 await session.exec(select(Return).where(Return.id == return_id).with_for_update())
             ).first()
-            if ret is None or ret.status not in ("approved", "label_issued"):
+            if ret is None or ret.status not in RETURN_EXPIRABLE:
                 continue
-            if ret.status == "approved" and await keeps_everything(session, return_id):
+            if ret.status == ReturnStatus.APPROVED and await keeps_everything(session, return_id):
                 # Nothing was ever to be shipped: settled at approval, never expired.
                 await session.rollback()
                 continue
-            had_label = ret.label_state == "ready"
-            released = await release_reservations(session, ret, "cancelled")
+            had_label = ret.label_state == LabelState.READY
+            done = await call_off(
+                session,
+                ret,
+                "expired",
+                "system",
+                f"Return {ret.rma} expired unshipped; the store credit for the items "
+                "that had to come back is no longer due.",
+            )
             try:
-                await transition(
+                await states.expire(
                     session,
                     ret,
-                    "expired",
-                    actor="system",
-                    reason="Not shipped within the policy's time limit.",
-                    data={"released_exchanges": released},
+                    "system",
+                    "Not shipped within the policy's time limit.",
+                    data={"released_exchanges": done.cancelled_exchanges},
                 )
             except TransitionError:
                 await session.rollback()
@@ -134,26 +138,8 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
                 await enqueue(
                     session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}"
                 )
-            clawback = await withdraw(
-                session,
-                ret,
-                still_due=await kept_items_credit(session, ret),
-                step="expired",
-                actor="system",
-                reason=(
-                    f"Return {ret.rma} expired unshipped; the store credit for the items "
-                    "that had to come back is no longer due."
-                ),
-            )
-            order = await session.get(Order, ret.order_id)
-            await notify_shopper(
-                session,
-                ret,
-                order,  # type: ignore[arg-type]
-                "expired",
-                signer,
-                extra=email_context(clawback),
-            )
+            order = await session.get_one(Order, ret.order_id)
+            await notify_shopper(session, ret, order, "expired", signer)
             await session.commit()
             expired.append(ret.rma)
     return expired
@@ -166,10 +152,10 @@ async def escalate_overdue_refunds(db: Database, now: datetime) -> int:
             await session.exec(
                 select(Refund)
                 .where(
-                    Refund.status.in_(("pending_approval", "approved")),  # type: ignore[attr-defined]
-                    Refund.due_at.is_not(None),
-                    Refund.due_at < now,  # type: ignore[union-attr,operator]
-                    Refund.escalated_at.is_(None),  # type: ignore[union-attr]
+                    col(Refund.status).in_(REFUND_UNDECIDED),
+                    col(Refund.due_at).is_not(None),
+                    col(Refund.due_at) < now,
+                    col(Refund.escalated_at).is_(None),
                 )
                 .with_for_update()
             )
@@ -194,11 +180,14 @@ async def expire_store_credit(db: Database, now: datetime) -> int:
     balance = sa.func.coalesce(sa.func.sum(StoreCreditEntry.amount), 0)
     async with db.session() as session:
         rows = (
-            await session.exec(  # type: ignore[call-overload]
-                sa.select(StoreCreditCode.id, balance)
-                .join(StoreCreditEntry, StoreCreditEntry.code_id == StoreCreditCode.id)
-                .where(StoreCreditCode.expires_at.is_not(None), StoreCreditCode.expires_at <= now)  # type: ignore[union-attr,operator]
-                .group_by(StoreCreditCode.id)
+            await session.exec(
+                select(StoreCreditEntry.code_id, balance)
+                .join(StoreCreditCode, col(StoreCreditCode.id) == StoreCreditEntry.code_id)
+                .where(
+                    col(StoreCreditCode.expires_at).is_not(None),
+                    col(StoreCreditCode.expires_at) <= now,
+                )
+                .group_by(col(StoreCreditEntry.code_id))
                 .having(balance > 0)
             )
         ).all()

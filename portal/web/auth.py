@@ -24,7 +24,7 @@ USER_STATE_KEY = "staff_user"
 
 async def load_staff_user(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
     """The logged-in, still-active staff user, loaded once per request."""
-    state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = connection.scope.setdefault("state", {})
     if USER_STATE_KEY in state:
         return state[USER_STATE_KEY]
     user = None

@@ -63,7 +63,7 @@ def branding_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http" or scope["path"].startswith(_SKIP):
             await app(scope, receive, send)
             return
-        state = scope["app"].state  # type: ignore[typeddict-item]
+        state = scope["app"].state
         effective = await state.store_settings_cache.get(state.db)
         token = _current.set(effective.branding)
         try:

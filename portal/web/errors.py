@@ -8,7 +8,9 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.response import Template
 
+from portal.errors import DomainError
 from portal.web.auth import login_redirect
+from portal.web.error_views import prepared_error_response
 
 MACHINE_PREFIXES = ("/api/", "/hooks/", "/healthz", "/readyz", "/schema")
 
@@ -38,5 +40,25 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return Template(
         "errors/error.html",
         context={"status_code": exc.status_code, "detail": detail},
+        status_code=exc.status_code,
+    )
+
+
+def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """Every domain error that leaves a controller, mapped to HTTP here and only here.
+
+    The transaction was rolled back by the session dependency. Under ``/api/`` (and other
+    machine paths) the answer is JSON ``{"detail", "errors"}``; for pages it is what the
+    controller declared with ``on_domain_error`` (the form again, with the message), or
+    else the plain error page. The status comes from the error's kind: never a 500.
+    """
+    if _for_machines(request):
+        return Response(exc.as_json(), status_code=exc.status_code, media_type=MediaType.JSON)
+    prepared = prepared_error_response(request)
+    if prepared is not None:
+        return prepared
+    return Template(
+        "errors/error.html",
+        context={"status_code": exc.status_code, "detail": exc.message},
         status_code=exc.status_code,
     )

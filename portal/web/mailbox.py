@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from portal.models.outbox import MailMessage
 from portal.web.auth import provide_staff_user, requires_role
@@ -32,7 +32,7 @@ async def mailbox(
         count = count.where(MailMessage.to == to.strip().lower())
     messages = (
         await db_session.exec(
-            query.order_by(MailMessage.id.desc())  # type: ignore[union-attr]
+            query.order_by(col(MailMessage.id).desc())
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         )

@@ -31,7 +31,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
 
     async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
         data = await super().load_from_connection(connection)
-        connection.scope.setdefault("state", {})[_LOADED] = (  # type: ignore[typeddict-item]
+        connection.scope.setdefault("state", {})[_LOADED] = (
             self.serialize_data(data, connection.scope) if data else None
         )
         return data
@@ -39,7 +39,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection
     ) -> None:
-        state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state = connection.scope.setdefault("state", {})
         if state.pop(_ROTATE, False):
             old_id = connection.cookies.get(self.config.key)
             if old_id:
@@ -72,4 +72,4 @@ class RotatingSessionBackend(ServerSideSessionBackend):
 
 @dataclass
 class RotatingSessionConfig(ServerSideSessionConfig):
-    _backend_class = RotatingSessionBackend  # type: ignore[assignment]
+    _backend_class = RotatingSessionBackend

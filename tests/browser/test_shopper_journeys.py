@@ -54,7 +54,7 @@ def _seed(settings: Any, **kw: Any) -> Shop:
 
 def _label_ready(settings: Any, rma: str) -> None:
     """Run the queued side effects for real: the sandbox label, the slip and the e-mails."""
-    from portal.jobs.context import build_context
+    from portal.composition import build_context
     from portal.jobs.runner import InProcessRunner
 
     async def go() -> None:

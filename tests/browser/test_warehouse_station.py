@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from portal.composition import build_context
 from portal.db import Database
-from portal.jobs.context import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.models import Return
 from portal.returns.create import Choice, ItemRequest

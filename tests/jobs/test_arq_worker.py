@@ -15,6 +15,7 @@ from sqlmodel import select
 import tests.support.jobs_for_tests  # noqa: F401
 from portal.jobs.outbox import enqueue
 from portal.models import MailMessage, OutboxMessage
+from tests.support.live_server import free_port
 from tests.support.redis_server import private_redis
 from tests.support.services import unavailable
 
@@ -61,6 +62,25 @@ def stop(process: subprocess.Popen[bytes]) -> str:
         except subprocess.TimeoutExpired:
             process.kill()
     return (process.stdout.read() if process.stdout else b"").decode(errors="replace")
+
+
+def worker_check(settings, redis_url: str) -> subprocess.CompletedProcess[str]:
+    """``portal worker --check`` exactly as docker-compose's health check runs it."""
+    environment = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": settings.database_url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_SECRET_KEY": settings.secret_key,
+        "PORTAL_DATA_DIR": str(settings.data_dir),
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("portal")), "worker", "--check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 async def queue_emails(db, count: int, prefix: str) -> list[int]:
@@ -178,3 +198,25 @@ async def test_killed_worker_job_completes_later_exactly_once(
         stop(second)
     assert await sent_mail(db) == ["slow@example.com"]
     assert rows[0].status == "done"
+
+
+async def test_worker_check_passes_against_a_running_worker_and_fails_without_redis(
+    settings, redis_server
+) -> None:
+    assert worker_check(settings, redis_server.url).returncode == 1  # no worker yet
+    worker = start_worker(settings, redis_server.url)
+    try:
+        deadline = time.monotonic() + 30
+        while (result := worker_check(settings, redis_server.url)).returncode != 0:
+            assert worker.poll() is None, stop(worker)
+            assert time.monotonic() < deadline, result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        stop(worker)
+    redis_server.stop()
+    down = worker_check(settings, redis_server.url)
+    assert down.returncode == 1 and "Traceback" not in down.stderr, down.stderr
+    # One connection attempt, not arq's five a second apart: compose allows the check 5 s.
+    assert "retries remaining" not in down.stderr, down.stderr
+    closed_port = f"redis://127.0.0.1:{free_port()}/0"
+    assert worker_check(settings, closed_port).returncode == 1

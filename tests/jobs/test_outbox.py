@@ -8,11 +8,18 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-import tests.support.jobs_for_tests  # noqa: F401  (registers the test jobs)
+import tests.support.jobs_for_tests  # noqa: F401  (declares the test jobs' names)
 from portal.jobs.dispatcher import dispatch_due, sweep
 from portal.jobs.outbox import backoff, enqueue, run_message
 from portal.models import AuditEvent, MailMessage, OutboxMessage
 from portal.models.base import utcnow
+
+
+@pytest.fixture
+def settings(settings):
+    """The runner of these tests also runs the outbox's own test jobs."""
+    settings.job_modules = "tests.support.jobs_for_tests"
+    return settings
 
 
 def email_payload(to: str = "shopper@example.com") -> dict:
@@ -117,6 +124,17 @@ async def test_a_failing_job_backs_off_then_dies_with_its_error(db, jobs, client
         await run_message(jobs.ctx, message_id)
     dead = await row(db, message_id)
     assert dead.status == "dead" and dead.attempts == dead.max_attempts
+
+
+async def test_a_row_whose_job_this_process_cannot_run_dies_at_once(db, jobs) -> None:
+    """A worker without the module of an extra job (PORTAL_JOB_MODULES) must not retry it."""
+    message_id = await queue(db, "test_slow_email", {"started_flag": "-", "to": "x"}, key="x:1")
+    jobs.ctx.jobs = {k: v for k, v in jobs.ctx.jobs.items() if k != "test_slow_email"}
+    assert await run_message(jobs.ctx, message_id) == "dead"
+    assert (
+        "no function is registered for job 'test_slow_email'"
+        in (await row(db, message_id)).last_error
+    )
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:

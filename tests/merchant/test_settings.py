@@ -11,7 +11,7 @@ import segno
 from sqlmodel import select
 
 from portal.carriers.sandbox import SandboxCarrier
-from portal.jobs.context import build_context
+from portal.composition import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.merchant.store_settings import SettingsCache, replace_warehouses_block
 from portal.models import AuditEvent, MailMessage, Return

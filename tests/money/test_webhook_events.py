@@ -33,7 +33,7 @@ async def test_paid_refund_and_issued_credit_are_announced_once(
         await approve(session, refund_id, alice, threshold=50000)
     await jobs.drain()
     async with db.session() as session:
-        await mark_paid(session, refund_id, alice, "WIRE-1", signer=signer)
+        await mark_paid(session, refund_id, alice, "WIRE-1")
     for _ in range(2):  # issuing again with the same key is the same credit, one event
         async with db.session() as session:
             await issue_credit(

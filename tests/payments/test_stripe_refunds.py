@@ -139,7 +139,7 @@ async def test_a_webhook_before_the_api_response_does_not_double_count(
     app = create_app(app_settings)
     recorder = Recorder()
     payments = stripe_payments(stripe_base, recorder, SECRET)
-    from portal.jobs.context import build_context
+    from portal.composition import build_context
     from portal.jobs.runner import InProcessRunner
 
     runner = InProcessRunner(build_context(app_settings, db, payments=payments))

@@ -29,6 +29,7 @@ ON_RECEIPT_POLICY = DEFAULT_POLICY.replace("issue: instant", "issue: on_receipt"
 assert ON_RECEIPT_POLICY != DEFAULT_POLICY
 SOCKS = 1200
 SOCKS_CREDIT = 1320  # 12.00 + 10% bonus
+SOCKS_LEDGER = [("issue", 1200), ("bonus", 120)]  # the bonus is its own ledger entry
 
 
 async def keep_socks(
@@ -85,7 +86,7 @@ async def mail(db: Database, template: str, return_id: int) -> MailMessage:
 async def pay_manually(db: Database, refund_id: int, signer) -> None:
     finance = await make_user(db, "fin@shop.example", "finance")
     async with db.session() as session:
-        await mark_paid(session, refund_id, finance, "WIRE-7", signer=signer)
+        await mark_paid(session, refund_id, finance, "WIRE-7")
 
 
 async def test_keep_all_refund_is_requested_at_approval_and_completes_when_paid(
@@ -121,7 +122,7 @@ async def test_keep_all_instant_store_credit_is_issued_once_and_completes(
 ) -> None:
     ret, _ = await keep_socks(db, signer, settings, "store_credit")
     assert ret.status == "completed" and ret.completed_at is not None
-    assert await credit_entries(db, ret.id) == [("issue", SOCKS_CREDIT)]
+    assert await credit_entries(db, ret.id) == SOCKS_LEDGER
     assert await refunds_of(db, ret.id) == []
     assert f"label:{ret.rma}" not in await outbox_keys(db)
     assert [t for a, _, t in await audit(db, ret.id) if a == "status_changed"] == [
@@ -139,7 +140,7 @@ async def test_keep_all_on_receipt_store_credit_is_issued_at_approval(
 ) -> None:
     ret, _ = await keep_socks(db, signer, settings, "store_credit", policy_text=ON_RECEIPT_POLICY)
     assert ret.status == "completed"
-    assert await credit_entries(db, ret.id) == [("issue", SOCKS_CREDIT)]
+    assert await credit_entries(db, ret.id) == SOCKS_LEDGER
     await jobs.drain()
     async with db.session() as session:
         code = (await session.exec(select(StoreCreditCode))).one()
@@ -200,7 +201,7 @@ async def test_reviewed_keep_all_is_settled_when_a_person_approves(
         await approve(session, refund.id, alice, threshold=50000)
     await jobs.drain()
     async with db.session() as session:
-        await mark_paid(session, refund.id, alice, "WIRE-9", signer=signer)
+        await mark_paid(session, refund.id, alice, "WIRE-9")
     assert (await load(db, ret.id)).status == "completed"
 
 

@@ -6,10 +6,11 @@ import pytest
 from sqlmodel import select
 
 from portal.models.outbox import OutboxMessage
+from portal.models.returns import RETURN_TRANSITIONS as TRANSITIONS
 from portal.models.returns import Exchange, Return
 from portal.returns.create import Choice, ItemRequest, ReturnError
 from portal.returns.lifecycle import approve_return, cancel_return, reject_return
-from portal.returns.states import TRANSITIONS, TransitionError, transition
+from portal.returns.states import TransitionError, transition
 from tests.returns.builders import seed_shop
 from tests.returns.helpers import audit, create, load, outbox_keys, stock
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from portal.carriers.easypost_carrier import EasyPostCarrier
 from portal.carriers.sandbox import SandboxCarrier
-from portal.jobs.context import build_context
+from portal.composition import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.models import OutboxMessage, Return
 from tests.carriers.conftest import require_shared
@@ -29,9 +29,9 @@ async def load(db, return_id: int) -> Return:
 def crash_once_when_recording(monkeypatch) -> list[str]:
     """`record_label` dies (as the worker or the database would) the first time, after the
     carrier has sold the label; the outbox then retries the job."""
-    import portal.returns.shipping as shipping
+    import portal.returns.jobs as returns_jobs
 
-    real = shipping.record_label
+    real = returns_jobs.record_label
     calls: list[str] = []
 
     async def flaky(session, return_id, label, label_path, signer):  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ def crash_once_when_recording(monkeypatch) -> list[str]:
             raise RuntimeError("worker died before the label was recorded")
         return await real(session, return_id, label, label_path, signer)
 
-    monkeypatch.setattr(shipping, "record_label", flaky)
+    monkeypatch.setattr(returns_jobs, "record_label", flaky)
     return calls
 
 

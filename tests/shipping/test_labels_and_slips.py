@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from portal.carriers.easypost_carrier import EasyPostCarrier
-from portal.jobs.context import build_context
+from portal.composition import build_context
 from portal.jobs.runner import InProcessRunner
 from portal.models import AuditEvent, MailMessage, OutboxMessage, Return
 from tests.carriers.conftest import require_shared
@@ -202,9 +202,3 @@ async def test_admin_retries_a_failed_label_after_fixing_the_address(
         f"/admin/labels/{ret.id}/retry", data={"_csrf_token": csrf_token(client)}
     )
     assert again.status_code == 404  # nothing failed any more
-
-
-def test_merchant_carrier_preferences_reach_the_label_request() -> None:
-    from portal.jobs.tasks import _split
-
-    assert _split(" USPS, UPS ,,") == ("USPS", "UPS")

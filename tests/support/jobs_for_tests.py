@@ -1,4 +1,4 @@
-"""Jobs that exist only for the outbox's own tests (loaded with PORTAL_JOB_MODULES)."""
+"""Jobs that exist only for the outbox's own tests (PORTAL_JOB_MODULES names this module)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from portal.jobs.registry import JOBS, job
+from portal.jobs.names import extra_job
+from portal.jobs.registry import Jobs
 from portal.notify.mailer import Email
 
 
@@ -25,6 +26,7 @@ async def _always_fails(ctx: Any, *, message_id: int, **_: Any) -> None:
     raise RuntimeError("the carrier said no (test)")
 
 
-if "test_slow_email" not in JOBS:
-    job("test_slow_email")(_slow_email)
-    job("test_always_fails")(_always_fails)
+JOBS: Jobs = {
+    extra_job("test_slow_email"): _slow_email,
+    extra_job("test_always_fails"): _always_fails,
+}

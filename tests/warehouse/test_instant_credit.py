@@ -25,6 +25,12 @@ from tests.warehouse.test_receiving import finish, grade, scan
 ON_RECEIPT_POLICY = DEFAULT_POLICY.replace("issue: instant", "issue: on_receipt")
 assert ON_RECEIPT_POLICY != DEFAULT_POLICY
 PER_TEE = 2750  # 2500 + 10% bonus
+TEE, TEE_BONUS = 2500, 250  # on the ledger: an issue entry and a bonus entry
+
+
+def issued(tees: int) -> list[tuple[str, int]]:
+    """The ledger entries of credit issued for ``tees`` tees (the bonus on its own row)."""
+    return [("issue", tees * TEE), ("bonus", tees * TEE_BONUS)]
 
 
 async def entries(db: Database, return_id: int) -> list[tuple[str, int]]:
@@ -98,7 +104,7 @@ async def test_instant_credit_is_issued_at_auto_approval_and_spendable(db, shipp
     s = await shipped({"L1": (2, "store_credit")})
     assert s.ret.store_credit_total == 2 * PER_TEE
     code = await code_for(db, s.ret.id)
-    assert await entries(db, s.ret.id) == [("issue", 2 * PER_TEE)]
+    assert await entries(db, s.ret.id) == issued(2)
     assert code.expires_at is not None  # the policy's expires_days
     await spend(db, code, 1000)  # spendable before the parcel has even moved
     assert await left_on(db, code) == 2 * PER_TEE - 1000
@@ -121,7 +127,7 @@ async def test_a_reviewed_return_gets_its_credit_when_approved(db, signer, jobs)
         await approve_return(session, done.ret.id, "user:mia@shop.example", signer)
     await jobs.drain()
     code = await code_for(db, done.ret.id)
-    assert await entries(db, done.ret.id) == [("issue", PER_TEE)]
+    assert await entries(db, done.ret.id) == issued(1)
     assert await left_on(db, code) == PER_TEE
     approved = await mail(db, "return_approved", done.ret.id)
     assert code.code in approved.text_body and code.code in approved.html_body
@@ -137,7 +143,7 @@ async def test_inspection_accepting_everything_issues_nothing_more(db, shipped, 
     assert outcome.credit_amount == 2 * PER_TEE
     assert (outcome.credit_reversed, outcome.credit_uncollectable) == (0, 0)
     assert outcome.completed
-    assert await entries(db, s.ret.id) == [("issue", 2 * PER_TEE)]
+    assert await entries(db, s.ret.id) == issued(2)
     assert await left_on(db, code) == 2 * PER_TEE
 
 
@@ -165,8 +171,10 @@ async def test_inspection_takes_back_the_share_of_what_was_not_accepted(
     assert outcome.credit_amount == tee.store_credit_amount
     assert outcome.credit_reversed == scarf.store_credit_amount
     assert outcome.credit_uncollectable == 0
+    scarf_paid = 6900 - 1380
     assert await entries(db, s.ret.id) == [
-        ("issue", issued),
+        ("issue", 2 * TEE + scarf_paid),
+        ("bonus", 2 * TEE_BONUS + scarf_paid // 10),
         ("reverse", -scarf.store_credit_amount),
     ]
     assert await left_on(db, code) == tee.store_credit_amount
@@ -210,7 +218,7 @@ async def test_credit_already_spent_is_recorded_not_driven_negative(
     assert outcome.credit_amount == 0
     assert (outcome.credit_reversed, outcome.credit_uncollectable) == (500, 2 * PER_TEE - 500)
     assert await entries(db, s.ret.id) == [
-        ("issue", 2 * PER_TEE),
+        *issued(2),
         ("redeem", -(2 * PER_TEE - 500)),
         ("reverse", -500),
     ]
@@ -231,7 +239,7 @@ async def test_cancelling_takes_back_the_unspent_credit(db, shipped, signer, job
     async with db.session() as session:
         await cancel_return(session, s.ret.id, "shopper", signer)
     assert await entries(db, s.ret.id) == [
-        ("issue", 2 * PER_TEE),
+        *issued(2),
         ("redeem", -1000),
         ("reverse", -(2 * PER_TEE - 1000)),
     ]
@@ -251,7 +259,7 @@ async def test_expiry_takes_back_the_unspent_credit(db, shipped, signer, jobs) -
     assert expired == [s.ret.rma]
     async with db.session() as session:
         assert (await session.get(Return, s.ret.id)).status == "expired"
-    assert await entries(db, s.ret.id) == [("issue", PER_TEE), ("reverse", -PER_TEE)]
+    assert await entries(db, s.ret.id) == [*issued(1), ("reverse", -PER_TEE)]
     assert await left_on(db, code) == 0
     assert await return_events(db, s.ret.id, "store_credit_uncollectable") == []
     await jobs.drain()
@@ -269,8 +277,13 @@ async def test_on_receipt_policy_issues_only_after_inspection(
     outcome = await finish(db, s.ret.id, station, signer)
     assert not outcome.credit_already_issued and outcome.credit_reversed == 0
     assert outcome.credit_amount == PER_TEE
-    assert await entries(db, s.ret.id) == [("issue", PER_TEE)]
-    assert await return_events(db, s.ret.id, "store_credit_issued") == []
+    assert await entries(db, s.ret.id) == issued(1)
+    [event] = await return_events(db, s.ret.id, "store_credit_issued")  # at inspection
+    assert (event.data["amount"], event.data["bonus"], event.data["when"]) == (
+        PER_TEE,
+        TEE_BONUS,
+        "inspection",
+    )
 
 
 async def test_on_receipt_cancellation_touches_no_credit(db, shipped, signer) -> None:

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from portal.jobs.outbox import discard_message, outbox_overview, retry_message
 from portal.models.staff import StaffUser
-from portal.returns.shipping import ShippingError, failed_labels, retry_label
+from portal.returns.shipping import failed_labels, retry_label
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
 
@@ -73,10 +73,7 @@ async def discard_job(
 async def retry_failed_label(
     return_id: FromPath[int], staff_user: NamedDependency[StaffUser], db_session: DbSession
 ) -> Redirect:
-    try:
-        ret = await retry_label(db_session, return_id, actor=f"user:{staff_user.email}")
-    except ShippingError as exc:
-        raise NotFoundException(str(exc)) from None
+    ret = await retry_label(db_session, return_id, actor=f"user:{staff_user.email}")
     return Redirect(f"/admin/jobs?done=Label+for+{ret.rma}+will+be+bought+again", status_code=303)
 
 

@@ -1,4 +1,8 @@
-"""The store's API (``/api/v1``): bearer API tokens, JSON in and out."""
+"""The store's API (``/api/v1``): bearer API tokens, JSON in and out.
+
+A refused request (any ``DomainError``: bad input 422 for ingest, unknown code 404,
+conflict 409, …) is answered ``{"detail": ..., "errors": ...}`` by the app's exception
+handler (``portal.web.errors.domain_error``), its transaction rolled back."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ async def api_token_guard(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     header = connection.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
+    scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise NotAuthorizedException(
             "Send an API token as 'Authorization: Bearer <token>' (create one with "
@@ -35,25 +39,12 @@ async def api_token_guard(
         raise NotAuthorizedException(
             "Invalid or revoked API token.", headers={"WWW-Authenticate": "Bearer"}
         )
-    connection.scope.setdefault("state", {})["api_token"] = token  # type: ignore[typeddict-item]
+    connection.scope.setdefault("state", {})["api_token"] = token
 
 
 def _actor(request: Request[Any, Any, Any]) -> str:
-    token = request.scope["state"]["api_token"]  # type: ignore[typeddict-item]
+    token = request.scope["state"]["api_token"]
     return f"api:{token.name}"
-
-
-def ingest_error_response(exc: IngestError) -> Response[dict[str, Any]]:
-    return Response(
-        {
-            "detail": "The request did not validate.",
-            "errors": [
-                {"field": e.field, "message": e.message, **({"row": e.row} if e.row else {})}
-                for e in exc.errors
-            ],
-        },
-        status_code=422,
-    )
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> Any:
@@ -65,13 +56,9 @@ async def _json_body(request: Request[Any, Any, Any]) -> Any:
 
 @post("/orders", summary="Create or update an order by its number")
 async def push_order(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-    try:
-        incoming = parse_order(await _json_body(request))
-        result = await upsert_order(db_session, incoming, _actor(request))
-        await db_session.commit()
-    except IngestError as exc:
-        await db_session.rollback()
-        return ingest_error_response(exc)
+    incoming = parse_order(await _json_body(request))  # IngestError: 422 with every field
+    result = await upsert_order(db_session, incoming, _actor(request))
+    await db_session.commit()
     return Response(
         {"number": result.order.number, "id": result.order.id, "created": result.created},
         status_code=201 if result.created else 200,
@@ -80,11 +67,8 @@ async def push_order(request: Request[Any, Any, Any], db_session: DbSession) -> 
 
 @post("/products", summary="Create or update products, variants and stock")
 async def push_products(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-    try:
-        products = parse_products(await _json_body(request))
-        count = await upsert_products(db_session, products, _actor(request))
-    except IngestError as exc:
-        return ingest_error_response(exc)
+    products = parse_products(await _json_body(request))
+    count = await upsert_products(db_session, products, _actor(request))
     return Response({"upserted": count}, status_code=200)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from portal.money.credit import CreditError, redeem
+from portal.money.credit import redeem
 from portal.web.deps import DbSession
 
 
@@ -36,11 +36,8 @@ async def redeem_credit(request: Request[Any, Any, Any], db_session: DbSession) 
         return _error("'code' must be the store-credit code.", 422)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         return _error("'amount' must be a positive integer in minor units.", 422)
-    token = request.scope["state"]["api_token"]  # type: ignore[typeddict-item]
-    try:
-        result = await redeem(db_session, code, amount, key=key, actor=f"api:{token.name}")
-    except CreditError as exc:
-        return _error(str(exc), exc.status_code)
+    token = request.scope["state"]["api_token"]
+    result = await redeem(db_session, code, amount, key=key, actor=f"api:{token.name}")
     return Response(
         {
             "code": result.code,

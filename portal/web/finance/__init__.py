@@ -20,9 +20,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from portal.integrations import make_payments
+from portal.models.money import RefundStatus
 from portal.models.staff import StaffUser
 from portal.money.approvals import (
-    RefundDecisionError,
     approvals_needed,
     approve,
     bulk_approve,
@@ -31,17 +31,16 @@ from portal.money.approvals import (
     reject,
     retry_failed,
 )
-from portal.money.credit import CreditError, expire_code, reverse
+from portal.money.credit import expire_code, reverse
 from portal.money.queue import QueueFilters, filter_choices, refund_detail, refund_queue
-from portal.money.refunds import RefundLimitExceeded
 from portal.money.reports import daily_report, reconcile, report_csv
 from portal.payments import PaymentsError
-from portal.returns.links import LinkSigner
+from portal.returns.settlement import load_settlement
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
+from portal.web.error_views import back_to, on_domain_error
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-DECISION_ERRORS = (RefundDecisionError, RefundLimitExceeded, LookupError)
 
 
 def _threshold(request: Request[Any, Any, Any]) -> int:
@@ -91,6 +90,7 @@ async def refund_page(
         "finance/refund.html",
         context={
             **detail,
+            "settlement": await load_settlement(db_session, detail["ret"].id, ret=detail["ret"]),
             "user": staff_user,
             "needed": approvals_needed(detail["refund"].amount, _threshold(request)),
             "done": request.query_params.get("done", ""),
@@ -106,10 +106,8 @@ async def approve_one(
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
-    try:
-        outcome = await approve(db_session, refund_id, staff_user, threshold=_threshold(request))
-    except DECISION_ERRORS as exc:
-        return _back(f"/finance/refunds/{refund_id}", error=str(exc))
+    on_domain_error(request, back_to(f"/finance/refunds/{refund_id}"))
+    outcome = await approve(db_session, refund_id, staff_user, threshold=_threshold(request))
     _wake(request)
     return _back(f"/finance/refunds/{refund_id}", done=outcome.message)
 
@@ -122,17 +120,14 @@ async def reject_one(
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
-    try:
-        await reject(
-            db_session,
-            refund_id,
-            staff_user,
-            str(data.get("reason", "")),
-            shopper_message=str(data.get("shopper_message", "")),
-            signer=_signer(request),
-        )
-    except DECISION_ERRORS as exc:
-        return _back(f"/finance/refunds/{refund_id}", error=str(exc))
+    on_domain_error(request, back_to(f"/finance/refunds/{refund_id}"))
+    await reject(
+        db_session,
+        refund_id,
+        staff_user,
+        str(data.get("reason", "")),
+        shopper_message=str(data.get("shopper_message", "")),
+    )
     _wake(request)
     return _back(
         f"/finance/refunds/{refund_id}", done=f"Refund {refund_id} rejected; the shopper is told"
@@ -147,13 +142,8 @@ async def mark_one_paid(
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
-    signer = LinkSigner(request.app.state.settings.ensure_secret_key())
-    try:
-        await mark_paid(
-            db_session, refund_id, staff_user, str(data.get("reference", "")), signer=signer
-        )
-    except DECISION_ERRORS as exc:
-        return _back(f"/finance/refunds/{refund_id}", error=str(exc))
+    on_domain_error(request, back_to(f"/finance/refunds/{refund_id}"))
+    await mark_paid(db_session, refund_id, staff_user, str(data.get("reference", "")))
     return _back(f"/finance/refunds/{refund_id}", done=f"Refund {refund_id} marked paid")
 
 
@@ -164,10 +154,8 @@ async def retry_one(
     staff_user: NamedDependency[StaffUser],
     db_session: DbSession,
 ) -> Redirect:
-    try:
-        retry = await retry_failed(db_session, refund_id, staff_user)
-    except DECISION_ERRORS as exc:
-        return _back(f"/finance/refunds/{refund_id}", error=str(exc))
+    on_domain_error(request, back_to(f"/finance/refunds/{refund_id}"))
+    retry = await retry_failed(db_session, refund_id, staff_user)
     _wake(request)
     return _back(f"/finance/refunds/{retry.id}", done=f"Retrying as refund {retry.id}")
 
@@ -182,8 +170,8 @@ async def bulk_approve_form(
         return _back("/finance/", error="Tick at least one refund to approve.")
     done, errors = await bulk_approve(db_session, ids, staff_user, threshold=_threshold(request))
     _wake(request)
-    message = f"{sum(o.status == 'approved' for o in done)} approved"
-    waiting = sum(o.status == "pending_approval" for o in done)
+    message = f"{sum(o.status == RefundStatus.APPROVED for o in done)} approved"
+    waiting = sum(o.status == RefundStatus.PENDING_APPROVAL for o in done)
     if waiting:
         message += f", {waiting} waiting for a second approver"
     error = "; ".join(f"{rid}: {msg}" for rid, msg in errors.items())
@@ -198,18 +186,16 @@ async def bulk_reject_form(
     ids = [int(v) for v in form.getall("refund_id", []) if str(v).isdigit()]
     if not ids:
         return _back("/finance/", error="Tick at least one refund to reject.")
-    try:
-        done, errors = await bulk_reject(
-            db_session,
-            ids,
-            staff_user,
-            str(form.get("reason") or ""),
-            shopper_message=str(form.get("shopper_message") or ""),
-            signer=_signer(request),
-        )
-    except RefundDecisionError as exc:
-        return _back("/finance/", error=str(exc))
+    on_domain_error(request, back_to("/finance/"))
+    done, errors = await bulk_reject(
+        db_session,
+        ids,
+        staff_user,
+        str(form.get("reason") or ""),
+        shopper_message=str(form.get("shopper_message") or ""),
+    )
     _wake(request)
+
     error = "; ".join(f"{rid}: {msg}" for rid, msg in errors.items())
     return _back("/finance/", done=f"{len(done)} rejected", error=error[:1500])
 
@@ -283,24 +269,25 @@ async def credit_page(
 
 @post("/store-credit/reverse", name="finance.credit.reverse", status_code=303)
 async def credit_reverse(
-    data: FormData, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    request: Request[Any, Any, Any],
+    data: FormData,
+    staff_user: NamedDependency[StaffUser],
+    db_session: DbSession,
 ) -> Redirect:
     raw = str(data.get("amount", "")).strip()
     if not raw.isdigit() or int(raw) <= 0:
         return _back("/finance/store-credit", error="The amount must be a positive whole number.")
-    try:
-        result = await reverse(
-            db_session,
-            str(data.get("code", "")),
-            int(raw),
-            key=str(
-                data.get("key") or f"{staff_user.id}:{data.get('code')}:{raw}:{data.get('reason')}"
-            )[:100],
-            actor=_actor(staff_user),
-            reason=str(data.get("reason", "")),
-        )
-    except CreditError as exc:
-        return _back("/finance/store-credit", error=str(exc))
+    on_domain_error(request, back_to("/finance/store-credit"))
+    result = await reverse(
+        db_session,
+        str(data.get("code", "")),
+        int(raw),
+        key=str(
+            data.get("key") or f"{staff_user.id}:{data.get('code')}:{raw}:{data.get('reason')}"
+        )[:100],
+        actor=_actor(staff_user),
+        reason=str(data.get("reason", "")),
+    )
     return _back(
         "/finance/store-credit", done=f"Reversed {result.amount}; balance {result.balance}"
     )
@@ -308,20 +295,17 @@ async def credit_reverse(
 
 @post("/store-credit/expire", name="finance.credit.expire", status_code=303)
 async def credit_expire(
-    data: FormData, staff_user: NamedDependency[StaffUser], db_session: DbSession
+    request: Request[Any, Any, Any],
+    data: FormData,
+    staff_user: NamedDependency[StaffUser],
+    db_session: DbSession,
 ) -> Redirect:
-    try:
-        result = await expire_code(
-            db_session, str(data.get("code", "")).strip().upper(), actor=_actor(staff_user)
-        )
-    except CreditError as exc:
-        return _back("/finance/store-credit", error=str(exc))
+    on_domain_error(request, back_to("/finance/store-credit"))
+    result = await expire_code(
+        db_session, str(data.get("code", "")).strip().upper(), actor=_actor(staff_user)
+    )
     done = "Nothing left to expire" if result is None else f"Expired {result.amount}"
     return _back("/finance/store-credit", done=done)
-
-
-def _signer(request: Request[Any, Any, Any]) -> LinkSigner:
-    return LinkSigner(request.app.state.settings.ensure_secret_key())
 
 
 def _wake(request: Request[Any, Any, Any]) -> None:

@@ -9,8 +9,9 @@ from litestar import Request, Response, Router, post
 from litestar.di import Provide
 
 from portal.carriers.base import CarrierError, WebhookSignatureInvalid
+from portal.jobs.names import Job
 from portal.jobs.outbox import accept_webhook
-from portal.jobs.tasks import tracking_update_to_json
+from portal.returns.jobs import tracking_update_to_json
 from portal.web.deps import DbSession, provide_session
 from portal.web.hooks.stripe import stripe_webhook
 
@@ -35,7 +36,7 @@ async def easypost_webhook(request: Request[Any, Any, Any], db_session: DbSessio
         event_id=event_id,
         event_type=str(event.get("description", "")),
         payload={"update": tracking_update_to_json(update)},
-        job="apply_tracking_event",
+        job=Job.APPLY_TRACKING_EVENT,
     )
     if not accepted:
         return Response({"status": "duplicate"}, status_code=200)

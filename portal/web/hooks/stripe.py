@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from portal.integrations import make_payments
+from portal.jobs.names import Job
 from portal.jobs.outbox import accept_webhook
 from portal.payments import WebhookInvalid
 from portal.web.deps import DbSession
@@ -31,7 +32,7 @@ async def stripe_webhook(request: Request[Any, Any, Any], db_session: DbSession)
         event_id=event.event_id,
         event_type=event.event_type,
         payload={"refunds": [dataclasses.asdict(r) for r in event.refunds]},
-        job="apply_stripe_event",
+        job=Job.APPLY_STRIPE_EVENT,
     )
     if not accepted:
         return Response({"status": "duplicate"}, status_code=200)

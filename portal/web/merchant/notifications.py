@@ -16,12 +16,15 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
 from portal.merchant.store_settings import load_effective
 from portal.models.staff import StaffUser
 from portal.notify import overrides
 from portal.notify.overrides import TemplateProblem, UnknownEmail, Wording
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 
 DONE = {
     "saved": "Saved. Every e-mail of this kind sent from now on uses your wording.",
@@ -133,14 +136,18 @@ async def save_notification(
     spec = _spec(name)
     wording = _wording(await request.form())
     store, base_url = await _branding(request, db_session)
-    try:
-        await overrides.save_override(
-            db_session, staff_user.email, spec.name, wording, store, base_url
+
+    async def edit_again(session: AsyncSession, exc: DomainError) -> Template:
+        errors = (
+            exc.errors
+            if isinstance(exc, TemplateProblem)
+            else {k: [v] for k, v in exc.problems.items()}
         )
-    except TemplateProblem as exc:
-        await db_session.rollback()
-        context = await _context(request, db_session, staff_user, spec, wording, errors=exc.errors)
-        return _page(context, 400)
+        context = await _context(request, session, staff_user, spec, wording, errors=errors)
+        return _page(context, exc.status_code)
+
+    on_domain_error(request, edit_again)
+    await overrides.save_override(db_session, staff_user.email, spec.name, wording, store, base_url)
     return Redirect(f"/merchant/notifications/{spec.name}?done=saved", status_code=303)
 
 

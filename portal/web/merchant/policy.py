@@ -18,12 +18,15 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
 from portal.merchant import policy_editor as editor
 from portal.merchant.policy_editor import EditorError, PolicyLoadError
 from portal.models.staff import StaffUser
 from portal.policy.versions import active_version, compiled, list_versions
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 
 DEFAULT_DAYS = 30
 BACKTEST_LABELS = [
@@ -97,7 +100,7 @@ async def _context(
         "draft_saved_at": state.draft_saved_at,
         "validation": editor.validate(text),
         "reasons": _reasons(text, active.yaml_text if active else None),
-        "order_number": str((form or {}).get("order_number") or ""),
+        "order_number": str(form.get("order_number") or "") if form is not None else "",
         "days": _days(form) if form is not None and _days(form) else DEFAULT_DAYS,
         "form": form or FormMultiDict(),
         "backtest_labels": BACKTEST_LABELS,
@@ -155,13 +158,15 @@ async def save_draft(
     request: Request[Any, Any, Any], db_session: DbSession, staff_user: NamedDependency[StaffUser]
 ) -> Redirect | Template:
     form = await request.form()
-    try:
-        await editor.save_draft(db_session, staff_user, _text(form), _base(form))
-    except EditorError as exc:
+
+    async def edit_again(session: AsyncSession, exc: DomainError) -> Template:
         context = await _context(
-            db_session, staff_user, text=_text(form), base_version=_base(form), error=str(exc)
+            session, staff_user, text=_text(form), base_version=_base(form), error=exc.message
         )
-        return _page(context, 400)
+        return _page(context, exc.status_code)
+
+    on_domain_error(request, edit_again)
+    await editor.save_draft(db_session, staff_user, _text(form), _base(form))
     return Redirect("/merchant/policy?done=saved", status_code=303)
 
 

@@ -10,15 +10,17 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
 from portal.models.orders import Customer, Order
-from portal.models.returns import Return
+from portal.models.returns import Return, ReturnStatus
 from portal.models.staff import StaffUser
-from portal.returns.create import ReturnError
 from portal.returns.lifecycle import approve_return, reject_return
 from portal.returns.links import LinkSigner
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 from portal.web.shop.views import return_lines
 
 STATUS_CLOSED_HINT = "It was decided already; the queue below is current."
@@ -28,10 +30,10 @@ async def _queue(db_session: Any) -> list[dict[str, Any]]:
     rows = (
         await db_session.exec(
             select(Return, Order, Customer)
-            .join(Order, Order.id == Return.order_id)  # type: ignore[arg-type]
-            .join(Customer, Customer.id == Order.customer_id, isouter=True)  # type: ignore[arg-type]
-            .where(Return.status == "requested")
-            .order_by(Return.created_at)  # type: ignore[arg-type]
+            .join(Order, col(Order.id) == Return.order_id)
+            .join(Customer, col(Customer.id) == Order.customer_id, isouter=True)
+            .where(Return.status == ReturnStatus.REQUESTED)
+            .order_by(col(Return.created_at))
         )
     ).all()
     queue = []
@@ -85,6 +87,20 @@ async def _return(db_session: Any, return_id: int) -> Return:
     return ret
 
 
+def _page_on_error(request: Request[Any, Any, Any], user: StaffUser, return_id: int) -> None:
+    """A refused decision shows the queue again: a field's message by that return, or the
+    return having moved on (someone else decided first) at the top."""
+
+    async def view(session: AsyncSession, exc: DomainError) -> Template:
+        if exc.problems:
+            return await _page(
+                session, user, errors={return_id: exc.message}, status=exc.status_code
+            )
+        return await _page(session, user, error=f"{exc.message} {STATUS_CLOSED_HINT}", status=409)
+
+    on_domain_error(request, view)
+
+
 @post("/reviews/{return_id:int}/approve", name="merchant.reviews.approve", status_code=303)
 async def approve(
     request: Request[Any, Any, Any],
@@ -94,18 +110,14 @@ async def approve(
 ) -> Template | Redirect:
     ret = await _return(db_session, return_id)
     form = await request.form()
-    try:
-        await approve_return(
-            db_session,
-            return_id,
-            staff_user.email,
-            _signer(request),
-            note=str(form.get("note") or "").strip()[:500],
-        )
-    except ReturnError as exc:
-        return await _page(
-            db_session, staff_user, error=f"{exc.message} {STATUS_CLOSED_HINT}", status=409
-        )
+    _page_on_error(request, staff_user, return_id)
+    await approve_return(
+        db_session,
+        return_id,
+        staff_user.email,
+        _signer(request),
+        note=str(form.get("note") or "").strip()[:500],
+    )
     return Redirect(f"/merchant/reviews?done={ret.rma}&action=approved", status_code=303)
 
 
@@ -118,20 +130,14 @@ async def reject(
 ) -> Template | Redirect:
     ret = await _return(db_session, return_id)
     form = await request.form()
-    try:
-        await reject_return(
-            db_session,
-            return_id,
-            staff_user.email,
-            _signer(request),
-            reason=str(form.get("reason") or "")[:1000],
-        )
-    except ReturnError as exc:
-        if exc.problems:
-            return await _page(db_session, staff_user, errors={return_id: exc.message}, status=400)
-        return await _page(
-            db_session, staff_user, error=f"{exc.message} {STATUS_CLOSED_HINT}", status=409
-        )
+    _page_on_error(request, staff_user, return_id)
+    await reject_return(
+        db_session,
+        return_id,
+        staff_user.email,
+        _signer(request),
+        reason=str(form.get("reason") or "")[:1000],
+    )
     return Redirect(f"/merchant/reviews?done={ret.rma}&action=rejected", status_code=303)
 
 

@@ -14,13 +14,15 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
 from portal.merchant.store_settings import (
     FALLBACK_KEY,
     MAX_LOGO_BYTES,
     LogoUpload,
     ParcelRow,
-    SettingsError,
+    ParcelSize,
     WarehouseForm,
     effective_from_row,
     load_effective,
@@ -34,6 +36,7 @@ from portal.merchant.store_settings import (
 from portal.models.staff import StaffUser
 from portal.policy.versions import active_version, compiled
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 
 BLANK_PARCEL_ROWS = 3
 DONE = {
@@ -51,11 +54,13 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _shown_parcel(kind: str, dims: ParcelSize) -> ParcelRow:
+    length, width, height, weight = (_number(v) for v in dims)
+    return ParcelRow(kind, length, width, height, weight)
+
+
 def _parcel_rows(effective: Any) -> list[ParcelRow]:
-    rows = [
-        ParcelRow(kind, *(_number(v) for v in dims))
-        for kind, dims in sorted(effective.parcels.items())
-    ]
+    rows = [_shown_parcel(kind, dims) for kind, dims in sorted(effective.parcels.items())]
     return rows + [ParcelRow() for _ in range(BLANK_PARCEL_ROWS)]
 
 
@@ -95,7 +100,7 @@ async def _page(
             "services": ", ".join(effective.service_preferences),
         },
         "parcel_rows": _parcel_rows(effective),
-        "fallback": ParcelRow(FALLBACK_KEY, *(_number(v) for v in effective.fallback_parcel)),
+        "fallback": _shown_parcel(FALLBACK_KEY, effective.fallback_parcel),
         "warehouses": warehouses,
         "new_warehouse": WarehouseForm(is_new=True),
         "policy_version": version,
@@ -113,6 +118,24 @@ async def _page(
 def _text(form: Any, key: str) -> str:
     value = form.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _page_on_error(
+    request: Request[Any, Any, Any],
+    user: StaffUser,
+    *,
+    fields: dict[str, str] | None = None,
+    **extra: Any,
+) -> None:
+    """Refused settings show the page again with each field's message (``fields`` renames
+    the domain's field names to the form's) and what was typed (``extra``)."""
+    names = fields or {}
+
+    async def view(session: AsyncSession, exc: DomainError) -> Template:
+        errors = {names.get(k, k): v for k, v in exc.problems.items()} or {"form": exc.message}
+        return await _page(request, session, user, exc.status_code, errors=errors, **extra)
+
+    on_domain_error(request, view)
 
 
 def _saved(request: Request[Any, Any, Any], done: str, anchor: str) -> Redirect:
@@ -145,26 +168,15 @@ async def save_branding_form(
     values = {
         k: _text(form, k) for k in ("store_name", "brand_color", "accent_color", "support_email")
     }
-    try:
-        await save_branding(
-            db_session,
-            request.app.state.settings.media_dir,
-            staff_user.email,
-            logo=logo,
-            remove_logo=bool(form.get("remove_logo")),
-            **values,
-        )
-    except SettingsError as exc:
-        await db_session.rollback()
-        return await _page(
-            request,
-            db_session,
-            staff_user,
-            400,
-            errors=exc.errors,
-            section="branding",
-            branding_form=values,
-        )
+    _page_on_error(request, staff_user, section="branding", branding_form=values)
+    await save_branding(
+        db_session,
+        request.app.state.settings.media_dir,
+        staff_user.email,
+        logo=logo,
+        remove_logo=bool(form.get("remove_logo")),
+        **values,
+    )
     return _saved(request, "branding", "branding")
 
 
@@ -174,22 +186,14 @@ async def save_carriers_form(
 ) -> Template | Redirect:
     form = await request.form()
     values = {"carriers": _text(form, "carriers"), "services": _text(form, "services")}
-    try:
-        await save_carriers(db_session, staff_user.email, **values)
-    except SettingsError as exc:
-        await db_session.rollback()
-        return await _page(
-            request,
-            db_session,
-            staff_user,
-            400,
-            errors={
-                {"carrier_preferences": "carriers", "service_preferences": "services"}.get(k, k): v
-                for k, v in exc.errors.items()
-            },
-            section="carriers",
-            carriers_form=values,
-        )
+    _page_on_error(
+        request,
+        staff_user,
+        fields={"carrier_preferences": "carriers", "service_preferences": "services"},
+        section="carriers",
+        carriers_form=values,
+    )
+    await save_carriers(db_session, staff_user.email, **values)
     return _saved(request, "carriers", "carriers")
 
 
@@ -216,20 +220,14 @@ async def save_parcels_form(
         index += 1
     fallback = _parcel_row(form, "fallback")
     fallback.product_type = FALLBACK_KEY
-    try:
-        await save_parcels(db_session, staff_user.email, rows, fallback)
-    except SettingsError as exc:
-        await db_session.rollback()
-        return await _page(
-            request,
-            db_session,
-            staff_user,
-            400,
-            errors=exc.errors,
-            section="parcels",
-            parcel_rows=rows,  # as typed, so each error stays by its row
-            fallback=fallback,
-        )
+    _page_on_error(
+        request,
+        staff_user,
+        section="parcels",
+        parcel_rows=rows,  # as typed, so each error stays by its row
+        fallback=fallback,
+    )
+    await save_parcels(db_session, staff_user.email, rows, fallback)
     return _saved(request, "parcels", "parcels")
 
 
@@ -252,26 +250,16 @@ async def save_warehouse_form(
         is_new=is_new,
     )
     base = _text(form, "base_version")
-    try:
-        await save_warehouse(
-            db_session, staff_user, warehouse, int(base) if base.isdigit() else None
-        )
-    except SettingsError as exc:
-        await db_session.rollback()
-        extra: dict[str, Any] = {}
-        if is_new:
-            extra["new_warehouse"] = warehouse
-        return await _page(
-            request,
-            db_session,
-            staff_user,
-            400,
-            errors=exc.errors,
-            section="warehouses",
-            warehouse_target="new" if is_new else warehouse.id,
-            edited_warehouse=warehouse,
-            **extra,
-        )
+    shown: dict[str, Any] = {"new_warehouse": warehouse} if is_new else {}
+    _page_on_error(
+        request,
+        staff_user,
+        section="warehouses",
+        warehouse_target="new" if is_new else warehouse.id,
+        edited_warehouse=warehouse,
+        **shown,
+    )
+    await save_warehouse(db_session, staff_user, warehouse, int(base) if base.isdigit() else None)
     return _saved(request, "warehouses", "warehouses")
 
 
@@ -282,11 +270,8 @@ async def reset_settings_section(
     db_session: DbSession,
     staff_user: NamedDependency[StaffUser],
 ) -> Template | Redirect:
-    try:
-        await reset_section(db_session, staff_user.email, section)
-    except SettingsError as exc:
-        await db_session.rollback()
-        return await _page(request, db_session, staff_user, 400, errors=exc.errors)
+    _page_on_error(request, staff_user)
+    await reset_section(db_session, staff_user.email, section)
     return _saved(request, f"reset-{section}", section)
 
 

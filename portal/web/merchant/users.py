@@ -15,7 +15,6 @@ from litestar.response import Redirect, Template
 
 from portal.merchant.users import (
     ROLE_LABELS,
-    UserAdminError,
     invite,
     list_users,
     reset_password,
@@ -24,6 +23,7 @@ from portal.merchant.users import set_enabled as set_user_enabled
 from portal.merchant.users import set_roles as set_user_roles
 from portal.models.staff import StaffUser
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 
 DONE = {
     "roles": "Roles saved.",
@@ -48,6 +48,16 @@ async def _page(db_session: Any, user: StaffUser, status: int = 200, **extra: An
     return Template("merchant/users.html", context=context, status_code=status)
 
 
+def _page_on_error(request: Request[Any, Any, Any], actor: StaffUser, user_id: int) -> None:
+    """A refused change shows the users page again, the message by that user's row."""
+    on_domain_error(
+        request,
+        lambda session, exc: _page(
+            session, actor, exc.status_code, error=exc.message, error_user=user_id
+        ),
+    )
+
+
 @get("/users", name="merchant.users")
 async def users_page(
     request: Request[Any, Any, Any], db_session: DbSession, staff_user: NamedDependency[StaffUser]
@@ -64,17 +74,18 @@ async def invite_user(
     form = await request.form()
     email, name = str(form.get("email") or ""), str(form.get("name") or "")
     roles = [str(r) for r in form.getall("roles", [])]
-    try:
-        invitation = await invite(db_session, staff_user, email, name, roles)
-    except UserAdminError as exc:
-        return await _page(
-            db_session,
+    on_domain_error(
+        request,
+        lambda session, exc: _page(
+            session,
             staff_user,
-            400,
-            error=str(exc),
+            exc.status_code,
+            error=exc.message,
             error_user="invite",
             invite_form={"email": email, "name": name, "roles": roles},
-        )
+        ),
+    )
+    invitation = await invite(db_session, staff_user, email, name, roles)
     return await _page(db_session, staff_user, invitation=invitation)
 
 
@@ -86,12 +97,10 @@ async def change_roles(
     staff_user: NamedDependency[StaffUser],
 ) -> Template | Redirect:
     form = await request.form()
-    try:
-        await set_user_roles(
-            db_session, staff_user, user_id, [str(r) for r in form.getall("roles", [])]
-        )
-    except UserAdminError as exc:
-        return await _page(db_session, staff_user, 400, error=str(exc), error_user=user_id)
+    _page_on_error(request, staff_user, user_id)
+    await set_user_roles(
+        db_session, staff_user, user_id, [str(r) for r in form.getall("roles", [])]
+    )
     return Redirect(f"/merchant/users?done=roles#user-{user_id}", status_code=303)
 
 
@@ -99,10 +108,8 @@ async def _toggle(
     user_id: int, request: Request[Any, Any, Any], db_session: Any, actor: StaffUser, active: bool
 ) -> Template | Redirect:
     form = await request.form()
-    try:
-        await set_user_enabled(db_session, actor, user_id, active, str(form.get("reason") or ""))
-    except UserAdminError as exc:
-        return await _page(db_session, actor, 400, error=str(exc), error_user=user_id)
+    _page_on_error(request, actor, user_id)
+    await set_user_enabled(db_session, actor, user_id, active, str(form.get("reason") or ""))
     done = "enabled" if active else "disabled"
     return Redirect(f"/merchant/users?done={done}#user-{user_id}", status_code=303)
 
@@ -129,12 +136,13 @@ async def enable_user(
 
 @post("/users/{user_id:int}/password", name="merchant.users.password", status_code=200)
 async def new_password(
-    user_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    request: Request[Any, Any, Any],
+    user_id: FromPath[int],
+    db_session: DbSession,
+    staff_user: NamedDependency[StaffUser],
 ) -> Template:
-    try:
-        issued = await reset_password(db_session, staff_user, user_id)
-    except UserAdminError as exc:
-        return await _page(db_session, staff_user, 400, error=str(exc), error_user=user_id)
+    _page_on_error(request, staff_user, user_id)
+    issued = await reset_password(db_session, staff_user, user_id)
     return await _page(db_session, staff_user, invitation=issued, reset=True)
 
 

@@ -15,10 +15,10 @@ from litestar.response import Redirect, Template
 
 from portal.models.staff import StaffUser
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 from portal.webhooks import (
     EVENT_LABELS,
     EVENTS,
-    WebhookError,
     create_endpoint,
     list_deliveries,
     list_endpoints,
@@ -70,59 +70,80 @@ async def add_endpoint(
     form = await request.form()
     url, description = str(form.get("url") or ""), str(form.get("description") or "")
     events = [str(e) for e in form.getall("events", [])]
-    try:
-        endpoint = await create_endpoint(
-            db_session,
-            staff_user.email,
-            url,
-            events,
-            description,
-            allow_private=request.app.state.settings.webhooks_private_allowed,
-        )
-    except WebhookError as exc:
-        await db_session.rollback()
-        return await _page(
-            db_session,
+    on_domain_error(
+        request,
+        lambda session, exc: _page(
+            session,
             staff_user,
-            400,
-            error=str(exc),
+            exc.status_code,
+            error=exc.message,
             error_endpoint="new",
             form={"url": url, "description": description, "events": events},
-        )
+        ),
+    )
+    endpoint = await create_endpoint(
+        db_session,
+        staff_user.email,
+        url,
+        events,
+        description,
+        allow_private=request.app.state.settings.webhooks_private_allowed,
+    )
     return await _page(db_session, staff_user, secret=endpoint.secret, secret_endpoint=endpoint)
 
 
-async def _toggle(db_session: Any, actor: StaffUser, endpoint_id: int, active: bool) -> Any:
-    try:
-        await set_endpoint_active(db_session, actor.email, endpoint_id, active)
-    except WebhookError as exc:
-        return await _page(db_session, actor, 400, error=str(exc), error_endpoint=endpoint_id)
+def _page_on_error(request: Request[Any, Any, Any], actor: StaffUser, where: int | str) -> None:
+    """A refused change shows the webhooks page again, the message by ``where``."""
+    on_domain_error(
+        request,
+        lambda session, exc: _page(
+            session, actor, exc.status_code, error=exc.message, error_endpoint=where
+        ),
+    )
+
+
+async def _toggle(
+    request: Request[Any, Any, Any],
+    db_session: Any,
+    actor: StaffUser,
+    endpoint_id: int,
+    active: bool,
+) -> Any:
+    _page_on_error(request, actor, endpoint_id)
+    await set_endpoint_active(db_session, actor.email, endpoint_id, active)
     done = "enabled" if active else "disabled"
     return Redirect(f"/merchant/webhooks?done={done}#endpoint-{endpoint_id}", status_code=303)
 
 
 @post("/webhooks/{endpoint_id:int}/disable", name="merchant.webhooks.disable", status_code=303)
 async def disable_endpoint(
-    endpoint_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    request: Request[Any, Any, Any],
+    endpoint_id: FromPath[int],
+    db_session: DbSession,
+    staff_user: NamedDependency[StaffUser],
 ) -> Template | Redirect:
-    return await _toggle(db_session, staff_user, endpoint_id, False)
+    return await _toggle(request, db_session, staff_user, endpoint_id, False)
 
 
 @post("/webhooks/{endpoint_id:int}/enable", name="merchant.webhooks.enable", status_code=303)
 async def enable_endpoint(
-    endpoint_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    request: Request[Any, Any, Any],
+    endpoint_id: FromPath[int],
+    db_session: DbSession,
+    staff_user: NamedDependency[StaffUser],
 ) -> Template | Redirect:
-    return await _toggle(db_session, staff_user, endpoint_id, True)
+    return await _toggle(request, db_session, staff_user, endpoint_id, True)
 
 
 @post("/webhooks/{endpoint_id:int}/rotate", name="merchant.webhooks.rotate", status_code=200)
 async def rotate_endpoint_secret(
-    endpoint_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    request: Request[Any, Any, Any],
+    endpoint_id: FromPath[int],
+    db_session: DbSession,
+    staff_user: NamedDependency[StaffUser],
 ) -> Template:
-    try:
-        endpoint = await rotate_secret(db_session, staff_user.email, endpoint_id)
-    except WebhookError as exc:
-        return await _page(db_session, staff_user, 400, error=str(exc), error_endpoint=endpoint_id)
+    _page_on_error(request, staff_user, endpoint_id)
+    endpoint = await rotate_secret(db_session, staff_user.email, endpoint_id)
     return await _page(
         db_session, staff_user, secret=endpoint.secret, secret_endpoint=endpoint, rotated=True
     )
@@ -134,13 +155,13 @@ async def rotate_endpoint_secret(
     status_code=303,
 )
 async def resend_delivery(
-    delivery_id: FromPath[int], db_session: DbSession, staff_user: NamedDependency[StaffUser]
+    request: Request[Any, Any, Any],
+    delivery_id: FromPath[int],
+    db_session: DbSession,
+    staff_user: NamedDependency[StaffUser],
 ) -> Template | Redirect:
-    try:
-        await resend(db_session, staff_user.email, delivery_id)
-    except WebhookError as exc:
-        await db_session.rollback()
-        return await _page(db_session, staff_user, 400, error=str(exc), error_endpoint="log")
+    _page_on_error(request, staff_user, "log")
+    await resend(db_session, staff_user.email, delivery_id)
     return Redirect(f"/merchant/webhooks?done=resent#delivery-{delivery_id}", status_code=303)
 
 

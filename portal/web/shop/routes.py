@@ -13,11 +13,14 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
+from portal.models.base import id_of
 from portal.models.orders import Order
 from portal.models.outbox import Media
-from portal.models.returns import Return
+from portal.models.returns import LabelState, Return
 from portal.orders import normalise_order_number
 from portal.returns.context import (
     LineOutlook,
@@ -44,6 +47,7 @@ from portal.returns.shipping import stored_document
 from portal.returns.states import can_cancel
 from portal.web.auth import load_staff_user
 from portal.web.deps import DbSession
+from portal.web.error_views import on_domain_error
 from portal.web.shop.common import (
     NOT_FOUND,
     can_see_order,
@@ -150,7 +154,7 @@ async def lookup(request: Request[Any, Any, Any], db_session: DbSession) -> Temp
         return _lookup_page(
             request, number=number, contact=contact, status=400, message=LOOKUP_FAILED
         )
-    open_order_session(request, order.id)  # type: ignore[arg-type]
+    open_order_session(request, id_of(order))
     return _redirect("/order")
 
 
@@ -176,7 +180,7 @@ async def open_link(
     order = await db_session.get(Order, claims.order_id)
     if order is None:
         return Template("shop/link_error.html", context={"expired": False}, status_code=400)
-    open_order_session(request, order.id)  # type: ignore[arg-type]
+    open_order_session(request, id_of(order))
     return _redirect(f"/r/{claims.rma}" if claims.rma else "/order")
 
 
@@ -207,7 +211,7 @@ async def _items_page(
             await db_session.exec(
                 select(Return.rma, Return.status, Return.created_at)
                 .where(Return.order_id == order_id)
-                .order_by(Return.created_at.desc())  # type: ignore[attr-defined]
+                .order_by(col(Return.created_at).desc())
             )
         ).all()
         if ctx.returns_count
@@ -288,7 +292,7 @@ async def submit_items(
             continue
         raw_qty = _text(form, key) or "0"
         qty = int(raw_qty) if raw_qty.lstrip("-").isdigit() else None
-        value = {
+        value: dict[str, Any] = {
             "qty": qty if qty is not None else 0,
             "reason": _text(form, f"reason-{line_id}"),
             "comment": _text(form, f"comment-{line_id}"),
@@ -377,9 +381,10 @@ def _item_view(
     views = []
     for index, assessed in enumerate(assessment.items):
         line = assessed.line
-        choice = choices.get(line.id)  # type: ignore[arg-type]
+        line_id = id_of(line)
+        choice = choices.get(line_id)
         offered = list(assessed.decision.resolutions)
-        line_options = options.get(line.id, [])  # type: ignore[arg-type]
+        line_options = options.get(line_id, [])
         views.append(
             {
                 "index": index,
@@ -475,7 +480,7 @@ async def exchange_picker(
         raise NotFoundException(NOT_FOUND)
     ctx = await load_order_context(db_session, order_id)
     line = ctx.line(line_id) if ctx else None
-    if line is None:
+    if ctx is None or line is None:
         raise NotFoundException(NOT_FOUND)
     options = (await exchange_options(db_session, [(line, int(item["qty"]))])).get(line_id, [])
     chosen = next((o for o in options if o.variant.id == variant), None)
@@ -490,7 +495,7 @@ async def exchange_picker(
         },
         "chosen": chosen,
         "sold_out": variant is not None and chosen is None,
-        "currency": ctx.order.currency,  # type: ignore[union-attr]
+        "currency": ctx.order.currency,
     }
     return Template("_partials/shop/exchange_summary.html", context=context)
 
@@ -652,21 +657,13 @@ async def confirm(request: Request[Any, Any, Any], db_session: DbSession) -> Tem
         if done:
             return _redirect(f"/r/{done}")
         return _redirect("/order/review" if draft else "/order")
-    try:
-        result = await confirm_return(
-            db_session,
-            order_id=order_id,
-            items=draft_items(draft),
-            choices=draft_choices(draft),
-            submission_key=key,
-            signer=signer_of(request),
-            policy_version_id=_int(form, "policy_version"),
-        )
-    except ReturnError as exc:
+
+    async def step_back(session: AsyncSession, exc: DomainError) -> Template | Redirect:
+        """Back to the step the problem belongs to, with the message."""
         if exc.kind == "out_of_stock" or any(k.startswith("choice:") for k in exc.problems):
             return await _options_page(
                 request,
-                db_session,
+                session,
                 order_id,
                 draft,
                 errors=exc.problems,
@@ -675,12 +672,24 @@ async def confirm(request: Request[Any, Any, Any], db_session: DbSession) -> Tem
             )
         if exc.kind == "stale":
             return await _review_page(
-                request, db_session, order_id, draft, message=exc.message, status=409
+                request, session, order_id, draft, message=exc.message, status=409
             )
         return await _items_page(
-            request, db_session, order_id, errors=exc.problems, message=exc.message, status=409
+            request, session, order_id, errors=exc.problems, message=exc.message, status=409
         )
+
+    on_domain_error(request, step_back)
+    result = await confirm_return(
+        db_session,
+        order_id=order_id,
+        items=draft_items(draft),
+        choices=draft_choices(draft),
+        submission_key=key,
+        signer=signer_of(request),
+        policy_version_id=_int(form, "policy_version"),
+    )
     save_draft(request, None)
+
     return _redirect(f"/r/{result.ret.rma}?created=1")
 
 
@@ -740,7 +749,7 @@ async def label_pdf(
     request: Request[Any, Any, Any], db_session: DbSession, rma: FromPath[str]
 ) -> File:
     ret = await _return_for(request, db_session, rma)
-    path = _document(request, ret.label_path) if ret.label_state == "ready" else None
+    path = _document(request, ret.label_path) if ret.label_state == LabelState.READY else None
     if path is None:
         raise NotFoundException("The return label is not ready yet.")
     return _pdf(path, f"{ret.rma}-label.pdf")
@@ -776,18 +785,20 @@ async def cancel(
     form = await request.form()
     staff = await load_staff_user(request)
     actor = "shopper" if session_order_id(request) == ret.order_id or staff is None else staff.email
-    try:
-        await cancel_return(
-            db_session,
-            ret.id,
-            actor,
-            signer_of(request),  # type: ignore[arg-type]
-            reason=_text(form, "reason")[:500],
-        )
-    except ReturnError as exc:
-        await db_session.refresh(ret)  # the failed transaction was rolled back
+
+    async def too_late(session: AsyncSession, exc: DomainError) -> Template:
+        await session.refresh(ret)  # as stored: the rollback expired it
         context = {"ret": ret, "can_cancel": False, "error": exc.message}
         return Template("shop/cancel.html", context=context, status_code=409)
+
+    on_domain_error(request, too_late)
+    await cancel_return(
+        db_session,
+        id_of(ret),
+        actor,
+        signer_of(request),
+        reason=_text(form, "reason")[:500],
+    )
     return _redirect(f"/r/{ret.rma}")
 
 

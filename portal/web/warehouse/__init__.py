@@ -7,6 +7,7 @@ panel is swapped in place (``_partials/warehouse/panel.html``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,15 +19,19 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.errors import DomainError
+from portal.models.base import id_of
 from portal.models.staff import StaffUser
 from portal.returns import receiving
 from portal.returns.context import active_policy_ref
 from portal.returns.links import LinkSigner
 from portal.returns.photos import MAX_PHOTO_BYTES
-from portal.returns.receiving import Grade, Station, WarehouseError
+from portal.returns.receiving import Grade, Station
 from portal.web.auth import provide_staff_user, requires_role
 from portal.web.deps import DbSession, provide_session
+from portal.web.error_views import on_domain_error
 
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Staff = NamedDependency[StaffUser]
@@ -40,7 +45,7 @@ def _signer(request: Request[Any, Any, Any]) -> LinkSigner:
 def _station(user: StaffUser, source: Any) -> Station:
     """Warehouse and station come with every form and link, so a tablet keeps its place."""
     return Station(
-        user_id=user.id,  # type: ignore[arg-type]
+        user_id=id_of(user),
         actor=f"user:{user.email}",
         warehouse=str(source.get("warehouse", "") or "")[:64].strip(),
         station=str(source.get("station", "") or "")[:64].strip(),
@@ -98,6 +103,31 @@ async def _panel_context(
     )
 
 
+def _panel_on_error(
+    request: HTMXRequest,
+    user: StaffUser,
+    station: Station,
+    return_id: int,
+    *,
+    status: int | None = None,
+    extra: Callable[[DomainError], dict[str, Any]] = lambda _exc: {},
+) -> None:
+    """A refused action shows the return's panel again, with the message (HTMX: in place,
+    200 so the swap happens; a page: the error's status unless ``status`` says otherwise)."""
+
+    async def view(session: AsyncSession, exc: DomainError) -> Template:
+        context = await _panel_context(
+            session, user, station, return_id, error=exc.message, **extra(exc)
+        )
+        return Template(
+            PANEL if request.htmx else "warehouse/return.html",
+            context=context,
+            status_code=200 if request.htmx else status or exc.status_code,
+        )
+
+    on_domain_error(request, view)
+
+
 @get("/", name="warehouse.home")
 async def station_page(
     request: Request[Any, Any, Any], staff_user: Staff, db_session: DbSession
@@ -118,21 +148,23 @@ async def scan(
 ) -> Template:
     station = _station(staff_user, data)
     code = data.get("code", "")
-    try:
-        result = await receiving.scan_parcel(db_session, code, station, _signer(request))
-    except WarehouseError as exc:
-        context = await _station_context(db_session, staff_user, station, error=exc.message)
+
+    async def scan_again(session: AsyncSession, exc: DomainError) -> Template:
+        context = await _station_context(session, staff_user, station, error=exc.message)
         return Template(
             "_partials/warehouse/scan_result.html" if request.htmx else "warehouse/station.html",
             context=context,
-            status_code=200 if request.htmx else 400,
+            status_code=200 if request.htmx else exc.status_code,
         )
+
+    on_domain_error(request, scan_again)
+    result = await receiving.scan_parcel(db_session, code, station, _signer(request))
     if result.ret is not None:
         context = await _panel_context(
             db_session,
             staff_user,
             station,
-            result.ret.id,  # type: ignore[arg-type]
+            id_of(result.ret),
             full=not request.htmx,
             receipt=result.receipt,
             order=result.order,
@@ -166,12 +198,7 @@ async def receive(
     db_session: DbSession,
 ) -> Template:
     station = _station(staff_user, data)
-    try:
-        result = await receiving.receive(db_session, return_id, station, _signer(request))
-    except WarehouseError as exc:
-        if exc.kind == "not_found":
-            raise NotFoundException(exc.message) from None
-        raise
+    result = await receiving.receive(db_session, return_id, station, _signer(request))
     context = await _panel_context(db_session, staff_user, station, return_id, result=result)
     return Template(PANEL if request.htmx else "warehouse/return.html", context=context)
 
@@ -186,38 +213,26 @@ async def grade(
 ) -> Template | Redirect:
     station = _station(staff_user, data)
     return_id = int(data.get("return_id", "0") or 0)
-    try:
-        line = await receiving.grade_line(
-            db_session,
-            line_id,
-            Grade(
-                received_quantity=data.get("received_quantity"),
-                condition=data.get("condition"),
-                accepted=data.get("accepted"),
-                note=data.get("note", ""),
-                disposition=data.get("disposition"),
-            ),
-            station,
-        )
-    except WarehouseError as exc:
-        if exc.kind == "not_found":
-            raise NotFoundException(exc.message) from None
-        if not return_id:
-            raise NotFoundException(exc.message) from None
-        context = await _panel_context(
-            db_session,
+    if return_id:
+        _panel_on_error(
+            request,
             staff_user,
             station,
             return_id,
-            error=exc.message,
-            line_errors={line_id: exc.problems},
-            posted={line_id: data},
+            extra=lambda exc: {"line_errors": {line_id: exc.problems}, "posted": {line_id: data}},
         )
-        return Template(
-            PANEL if request.htmx else "warehouse/return.html",
-            context=context,
-            status_code=200 if request.htmx else 400,
-        )
+    line = await receiving.grade_line(
+        db_session,
+        line_id,
+        Grade(
+            received_quantity=data.get("received_quantity"),
+            condition=data.get("condition"),
+            accepted=data.get("accepted"),
+            note=data.get("note", ""),
+            disposition=data.get("disposition"),
+        ),
+        station,
+    )
     if request.htmx:
         context = await _panel_context(
             db_session, staff_user, station, line.return_id, flash="Item graded"
@@ -246,26 +261,17 @@ async def add_photo(
     if isinstance(upload, UploadFile):
         data = await upload.read(MAX_PHOTO_BYTES + 1)
         await upload.close()
-    try:
-        await receiving.add_grade_photo(
-            db_session, line_id, data, request.app.state.settings.media_dir, station
-        )
-    except WarehouseError as exc:
-        if exc.kind == "not_found" or not return_id:
-            raise NotFoundException(exc.message) from None
-        context = await _panel_context(
-            db_session,
+    if return_id:
+        _panel_on_error(
+            request,
             staff_user,
             station,
             return_id,
-            error=exc.message,
-            line_errors={line_id: exc.problems},
+            extra=lambda exc: {"line_errors": {line_id: exc.problems}},
         )
-        return Template(
-            PANEL if request.htmx else "warehouse/return.html",
-            context=context,
-            status_code=200 if request.htmx else 400,
-        )
+    await receiving.add_grade_photo(
+        db_session, line_id, data, request.app.state.settings.media_dir, station
+    )
     return Redirect(
         f"/warehouse/returns/{return_id}?{_where(station)}&done=Photo+added#line-{line_id}",
         status_code=303,
@@ -281,21 +287,8 @@ async def finish(
     db_session: DbSession,
 ) -> Template:
     station = _station(staff_user, data)
-    try:
-        outcome = await receiving.finish_inspection(
-            db_session, return_id, station, _signer(request)
-        )
-    except WarehouseError as exc:
-        if exc.kind == "not_found":
-            raise NotFoundException(exc.message) from None
-        context = await _panel_context(
-            db_session, staff_user, station, return_id, error=exc.message
-        )
-        return Template(
-            PANEL if request.htmx else "warehouse/return.html",
-            context=context,
-            status_code=200 if request.htmx else 409,
-        )
+    _panel_on_error(request, staff_user, station, return_id)
+    outcome = await receiving.finish_inspection(db_session, return_id, station, _signer(request))
     context = await _panel_context(db_session, staff_user, station, return_id, outcome=outcome)
     return Template(PANEL if request.htmx else "warehouse/return.html", context=context)
 
@@ -314,17 +307,10 @@ async def undo(
     db_session: DbSession,
 ) -> Template | Redirect:
     station = _station(staff_user, data)
-    try:
-        await receiving.undo_receipt(db_session, return_id, data.get("reason", ""), station)
-    except WarehouseError as exc:
-        if exc.kind == "not_found":
-            raise NotFoundException(exc.message) from None
-        context = await _panel_context(
-            db_session, staff_user, station, return_id, error=exc.message, undo_error=exc.problems
-        )
-        return Template(
-            PANEL if request.htmx else "warehouse/return.html", context=context, status_code=400
-        )
+    _panel_on_error(
+        request, staff_user, station, return_id, extra=lambda exc: {"undo_error": exc.problems}
+    )
+    await receiving.undo_receipt(db_session, return_id, data.get("reason", ""), station)
     return Redirect(
         f"/warehouse/returns/{return_id}?{_where(station)}&done=Receipt+undone", status_code=303
     )
@@ -358,24 +344,23 @@ async def unknown_note(
 ) -> Template | Redirect:
     station = _station(staff_user, data)
     resolved = data.get("resolved") in {"1", "on", "yes"}
-    try:
-        parcel = await receiving.note_unknown_parcel(
-            db_session, parcel_id, station, notes=data.get("notes", ""), resolved=resolved
-        )
-    except WarehouseError as exc:
-        if exc.kind == "not_found":
-            raise NotFoundException(exc.message) from None
-        queues = await receiving.queues(db_session, station.warehouse)
+
+    async def queues_again(session: AsyncSession, exc: DomainError) -> Template:
         context = await _station_context(
-            db_session,
+            session,
             staff_user,
             station,
-            queues=queues,
-            counts=await receiving.daily_counts(db_session),
+            queues=await receiving.queues(session, station.warehouse),
+            counts=await receiving.daily_counts(session),
             error=exc.message,
             error_id=parcel_id,
         )
-        return Template("warehouse/queues.html", context=context, status_code=400)
+        return Template("warehouse/queues.html", context=context, status_code=exc.status_code)
+
+    on_domain_error(request, queues_again)
+    parcel = await receiving.note_unknown_parcel(
+        db_session, parcel_id, station, notes=data.get("notes", ""), resolved=resolved
+    )
     if request.htmx:
         return Template(
             "_partials/warehouse/unknown_saved.html",

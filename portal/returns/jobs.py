@@ -1,71 +1,63 @@
-"""The jobs behind the outbox. Each checks the state it changes, so running twice is safe."""
+"""The returns' outbox jobs (labels, slips, tracking) and their scheduled scans.
+
+Each job checks the state it changes, so running twice is safe. The merchant's settings
+reach these jobs through the job context (``ctx.store_settings``, ``ctx.store_logo``), so
+this package does not import the merchant console's.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from portal.jobs.registry import job
-from portal.notify.overrides import render_for_sending
+from sqlmodel import col, select
+
+from portal.carriers.base import (
+    AddressInvalid,
+    CarrierError,
+    NoRates,
+    TrackingStatus,
+    TrackingUpdate,
+)
+from portal.documents.slip import render_packing_slip
+from portal.jobs.names import Job
+from portal.jobs.outbox import enqueue
+from portal.jobs.registry import Jobs, Scan
+from portal.models.base import utcnow
+from portal.models.outbox import ReceivedWebhook
+from portal.models.returns import RETURN_TRACKED, LabelState, Return, ReturnStatus
+from portal.returns.links import LinkSigner
+from portal.returns.shipping import (
+    apply_tracking,
+    label_request,
+    load_shipment,
+    record_label,
+    record_label_failure,
+    record_shipment,
+    record_slip,
+    record_void,
+    slip_data,
+    slip_fingerprint,
+)
+from portal.returns.timelines import (
+    escalate_overdue_refunds,
+    expire_store_credit,
+    expire_unshipped,
+    send_reminders,
+)
 
 
-@job("send_email")
-async def send_email(
-    ctx: Any,
-    *,
-    message_id: int,
-    template: str,
-    to: str,
-    context: dict[str, Any],
-    return_id: int | None = None,
-) -> None:
-    """Render and send one e-mail; the outbox row's id keys it, so it goes out once.
-
-    The merchant's wording (``/merchant/notifications``) is read now, so an edit applies
-    to every e-mail sent after it."""
-    async with ctx.db.session() as session:
-        email = await render_for_sending(
-            session,
-            template,
-            to,
-            {**context, "store": await _branding(ctx, session), "base_url": ctx.settings.base_url},
-            return_id=return_id,
-        )
-    await ctx.mailer.send(email, key=f"outbox:{message_id}")
+def _signer(ctx: Any) -> LinkSigner:
+    return LinkSigner(ctx.settings.ensure_secret_key())
 
 
 async def _branding(ctx: Any, session: Any) -> dict[str, Any]:
     """The store's effective branding (merchant settings over the environment), read now."""
-    from portal.merchant.store_settings import load_effective
-
-    effective = await load_effective(session, ctx.settings)
-    return effective.branding.absolute(ctx.settings.base_url).as_dict()
-
-
-async def _logo_data_uri(ctx: Any, session: Any) -> str | None:
-    """The merchant's uploaded logo as a ``data:`` URI for documents, or None."""
-    import base64
-
-    from portal.merchant.store_settings import current_logo
-    from portal.returns.photos import photo_file
-
-    media = await current_logo(session)
-    path = photo_file(ctx.settings.media_dir, media) if media else None
-    if media is None or path is None:
-        return None
-    data = await asyncio.to_thread(path.read_bytes)
-    return f"data:{media.content_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _split(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _signer(ctx: Any) -> Any:
-    from portal.returns.links import LinkSigner
-
-    return LinkSigner(ctx.settings.ensure_secret_key())
+    effective = await ctx.store_settings(session)
+    branding: dict[str, Any] = effective.branding.absolute(ctx.settings.base_url).as_dict()
+    return branding
 
 
 def _document_path(ctx: Any, folder: str, name: str) -> tuple[Path, str]:
@@ -76,7 +68,6 @@ def _document_path(ctx: Any, folder: str, name: str) -> tuple[Path, str]:
     return path, relative
 
 
-@job("issue_label")
 async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
     """Buy the prepaid label for an approved return and keep its PDF.
 
@@ -88,24 +79,13 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
     failed, after the carrier sold it) hands that id back to the carrier, which reuses the
     shipment's label if it was bought instead of buying a second one.
     """
-    from portal.carriers.base import AddressInvalid, CarrierError, NoRates
-    from portal.returns.shipping import (
-        label_request,
-        load_shipment,
-        record_label,
-        record_label_failure,
-        record_shipment,
-    )
-
     async with ctx.db.session() as session:
         shipment = await load_shipment(session, return_id)
-        if shipment is None or shipment.ret.label_state == "ready":
+        if shipment is None or shipment.ret.label_state == LabelState.READY:
             return
-        if shipment.ret.status != "approved":
+        if shipment.ret.status != ReturnStatus.APPROVED:
             return  # cancelled, expired or rejected before the label was bought
-        from portal.merchant.store_settings import load_effective
-
-        effective = await load_effective(session, ctx.settings)  # merchant's over env defaults
+        effective = await ctx.store_settings(session)  # merchant's over env defaults
         request = label_request(
             shipment,
             effective.carrier_preferences,
@@ -138,8 +118,6 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
         return
     path, stored = _document_path(ctx, "labels", f"{rma}.pdf")
     await asyncio.to_thread(path.write_bytes, label.label_pdf)
-    from portal.returns.shipping import record_void
-
     async with ctx.db.session() as session:
         kept = await record_label(session, return_id, label, stored, _signer(ctx))
     if not kept:  # the return was closed while we bought: give the postage back
@@ -148,19 +126,16 @@ async def issue_label(ctx: Any, *, message_id: int, return_id: int) -> None:
             await record_void(session, return_id, voided)
 
 
-@job("render_slip")
 async def render_slip(ctx: Any, *, message_id: int, return_id: int) -> None:
     """Render the packing slip once per distinct content and keep it in storage."""
-    from portal.documents.slip import render_packing_slip
-    from portal.returns.shipping import load_shipment, record_slip, slip_data, slip_fingerprint
-
     async with ctx.db.session() as session:
         shipment = await load_shipment(session, return_id)
         if shipment is None:
             return
         order_id, rma = shipment.order.id, shipment.ret.rma
+        assert order_id is not None  # a stored order
         status_url = ctx.settings.base_url + _signer(ctx).path(order_id, rma)
-        logo = await _logo_data_uri(ctx, session)
+        logo = await ctx.store_logo(session)
         data = slip_data(shipment, await _branding(ctx, session), status_url, logo)
     path, stored = _document_path(ctx, "slips", f"{rma}-{slip_fingerprint(data)}.pdf")
     if not path.exists():
@@ -172,32 +147,23 @@ async def render_slip(ctx: Any, *, message_id: int, return_id: int) -> None:
         await record_slip(session, return_id, stored)
 
 
-@job("void_label")
 async def void_label(ctx: Any, *, message_id: int, return_id: int, **_: Any) -> None:
     """Refund an unused label (the return was cancelled or expired before shipping)."""
-    from portal.models.returns import Return
-
     async with ctx.db.session() as session:
         ret = await session.get(Return, return_id)
-        if ret is None or not ret.shipment_id or ret.label_state != "ready":
+        if ret is None or not ret.shipment_id or ret.label_state != LabelState.READY:
             return
         shipment_id = ret.shipment_id
-    from portal.returns.shipping import record_void
-
     voided = await asyncio.to_thread(ctx.carrier.void_label, shipment_id)
     async with ctx.db.session() as session:
         await record_void(session, return_id, voided)
 
 
-@job("refresh_tracking")
 async def refresh_tracking(ctx: Any, *, message_id: int, return_id: int, **_: Any) -> None:
     """Ask the carrier where the parcel is (covers webhooks that never came)."""
-    from portal.models.returns import Return
-    from portal.returns.shipping import apply_tracking
-
     async with ctx.db.session() as session:
         ret = await session.get(Return, return_id)
-        if ret is None or not ret.tracking_code or ret.status not in ("label_issued", "in_transit"):
+        if ret is None or not ret.tracking_code or ret.status not in RETURN_TRACKED:
             return
         code, tracker_id = ret.tracking_code, ret.tracker_id
     update = await asyncio.to_thread(ctx.carrier.track, code, tracker_id)
@@ -205,13 +171,8 @@ async def refresh_tracking(ctx: Any, *, message_id: int, return_id: int, **_: An
         await apply_tracking(session, update, _signer(ctx), source="refresh")
 
 
-@job("apply_tracking_event")
 async def apply_tracking_event(ctx: Any, *, message_id: int, webhook_id: int) -> None:
     """Apply one verified carrier webhook, stored when it arrived."""
-    from portal.models.base import utcnow
-    from portal.models.outbox import ReceivedWebhook
-    from portal.returns.shipping import apply_tracking
-
     async with ctx.db.session() as session:
         hook = await session.get(ReceivedWebhook, webhook_id)
         if hook is None or hook.processed_at is not None:
@@ -224,7 +185,7 @@ async def apply_tracking_event(ctx: Any, *, message_id: int, webhook_id: int) ->
         await session.commit()
 
 
-def tracking_update_to_json(update: Any) -> dict[str, Any]:
+def tracking_update_to_json(update: TrackingUpdate) -> dict[str, Any]:
     return {
         "tracking_code": update.tracking_code,
         "status": update.status.value,
@@ -233,14 +194,78 @@ def tracking_update_to_json(update: Any) -> dict[str, Any]:
     }
 
 
-def tracking_update_from_json(data: dict[str, Any]) -> Any:
-    from datetime import datetime
-
-    from portal.carriers.base import TrackingStatus, TrackingUpdate
-
+def tracking_update_from_json(data: dict[str, Any]) -> TrackingUpdate:
     return TrackingUpdate(
         tracking_code=data["tracking_code"],
         status=TrackingStatus(data["status"]),
         status_detail=data.get("status_detail"),
         occurred_at=datetime.fromisoformat(data["occurred_at"]),
     )
+
+
+JOBS: Jobs = {
+    Job.ISSUE_LABEL: issue_label,
+    Job.RENDER_SLIP: render_slip,
+    Job.VOID_LABEL: void_label,
+    Job.REFRESH_TRACKING: refresh_tracking,
+    Job.APPLY_TRACKING_EVENT: apply_tracking_event,
+}
+
+
+# --- scheduled scans (run once a minute by the scheduler, ``portal.jobs.schedule``) ------
+
+
+def _bucket(ctx: Any, minutes: float) -> int:
+    return int(ctx.now().timestamp() // (minutes * 60))
+
+
+async def refresh_trackers(ctx: Any) -> int:
+    """Ask the carrier about parcels on their way (webhooks can be missed).
+
+    The sandbox is asked every minute so the demo moves; a real carrier every
+    ``PORTAL_TRACKING_REFRESH_MINUTES``.
+    """
+    minutes = ctx.settings.tracking_refresh_minutes if ctx.settings.easypost_api_key else 1
+    bucket = _bucket(ctx, minutes)
+    queued = 0
+    async with ctx.db.session() as session:
+        rows = (
+            await session.exec(
+                select(Return.id, Return.rma).where(
+                    col(Return.status).in_(RETURN_TRACKED),
+                    col(Return.tracking_code).is_not(None),
+                )
+            )
+        ).all()
+        for return_id, rma in rows:
+            if await enqueue(
+                session, Job.REFRESH_TRACKING, {"return_id": return_id}, key=f"track:{rma}:{bucket}"
+            ):
+                queued += 1
+        await session.commit()
+    return queued
+
+
+async def remind_unshipped(ctx: Any) -> int:
+    return await send_reminders(ctx.db, ctx.now(), _signer(ctx))
+
+
+async def expire_unshipped_returns(ctx: Any) -> int:
+    return len(await expire_unshipped(ctx.db, ctx.now(), _signer(ctx)))
+
+
+async def escalate_refunds(ctx: Any) -> int:
+    return await escalate_overdue_refunds(ctx.db, ctx.now())
+
+
+async def expire_credit(ctx: Any) -> int:
+    return await expire_store_credit(ctx.db, ctx.now())
+
+
+SCANS: dict[str, Scan] = {
+    "refresh_trackers": refresh_trackers,
+    "remind_unshipped": remind_unshipped,
+    "expire_unshipped": expire_unshipped_returns,
+    "escalate_refunds": escalate_refunds,
+    "expire_store_credit": expire_credit,
+}
