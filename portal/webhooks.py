@@ -325,6 +325,17 @@ async def emit(
     return created
 
 
+async def subscribed(session: AsyncSession, event: str) -> bool:
+    """True when an active endpoint listens for ``event`` (so a caller can skip building
+    a costly payload nobody receives)."""
+    endpoints = (
+        await session.exec(
+            select(WebhookEndpoint.events).where(WebhookEndpoint.active == True)  # noqa: E712
+        )
+    ).all()
+    return any(event in (events or []) for events in endpoints)
+
+
 def return_data(ret: Return, order_number: str | None = None) -> dict[str, Any]:
     """What a store needs about a return (amounts in minor units)."""
     return {

@@ -15,7 +15,7 @@ from portal.models.orders import Order
 from portal.models.returns import Return, ReturnStatus
 from portal.returns import states
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper
 from portal.returns.states import TransitionError, keeps_everything
 
 logger = logging.getLogger("portal.returns")
@@ -66,10 +66,10 @@ class SettleReturn:
         order = await session.get(Order, ret.order_id)
         if refund.status == RefundStatus.SUCCEEDED:
             if order is not None:
-                await notify_shopper(session, ret, order, "refunded", self.signer)
+                await notify_shopper(session, ret, order, ShopperEmail.REFUNDED, self.signer)
             completed = await complete_if_settled(session, ret, refund, actor, "Refund paid")
             if completed and order is not None:
-                await notify_shopper(session, ret, order, "completed", self.signer)
+                await notify_shopper(session, ret, order, ShopperEmail.COMPLETED, self.signer)
         elif refund.status == RefundStatus.REJECTED:
             await complete_if_settled(session, ret, refund, actor, "Refund declined by finance")
             if order is not None:
@@ -77,7 +77,7 @@ class SettleReturn:
                     session,
                     ret,
                     order,
-                    "refund_declined",
+                    ShopperEmail.REFUND_DECLINED,
                     self.signer,
                     extra={
                         "shopper_message": shopper_message,

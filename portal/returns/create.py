@@ -41,12 +41,11 @@ from portal.returns.context import (
     load_order_context,
 )
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper, tell_store
 from portal.returns.resolution import issue_on_approval
 from portal.returns.returnless import settle_kept_return
 from portal.returns.rma import generate_rma
 from portal.returns.states import keeps_everything
-from portal.webhooks import emit_return_event
 
 RESOLUTION_LABELS = {
     "exchange": "Exchange",
@@ -612,8 +611,8 @@ async def _write(
         await approve_in_transaction(
             session, ret, policy, "system", "The policy approves this return without review."
         )
-    await notify_shopper(session, ret, ctx.order, "created", signer)
-    await emit_return_event(session, "return.created", ret, ctx.order.number)
+    await notify_shopper(session, ret, ctx.order, ShopperEmail.CREATED, signer)
+    await tell_store(session, "return.created", ret, ctx.order.number)
     return ret
 
 

@@ -26,7 +26,7 @@ from portal.returns import states
 from portal.returns.context import policy_ref
 from portal.returns.create import ReturnError, approve_in_transaction
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper
 from portal.returns.resolution import Carried, carry_out, plan_for
 from portal.returns.settlement import Ending
 from portal.returns.states import TransitionError, can_cancel
@@ -66,7 +66,7 @@ async def approve_return(
         policy = await policy_ref(session, ret.policy_version_id)
         await approve_in_transaction(session, ret, policy, actor, note or "Approved on review.")
         order = await session.get_one(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "approved", signer)
+        await notify_shopper(session, ret, order, ShopperEmail.APPROVED, signer)
         await session.commit()
         return ret
     except TransitionError as exc:
@@ -96,7 +96,7 @@ async def reject_return(
             session, ret, actor, reason, data={"released_exchanges": done.cancelled_exchanges}
         )
         order = await session.get_one(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "rejected", signer, reason)
+        await notify_shopper(session, ret, order, ShopperEmail.REJECTED, signer, reason)
         await session.commit()
         return ret
     except TransitionError as exc:
@@ -150,7 +150,7 @@ async def cancel_return(
         if had_label:
             await enqueue(session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}")
         order = await session.get_one(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "cancelled", signer, reason)
+        await notify_shopper(session, ret, order, ShopperEmail.CANCELLED, signer, reason)
         await session.commit()
         return ret
     except TransitionError as exc:

@@ -6,6 +6,7 @@ the return's status page, so the shopper never has to look the order up again.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import col, select
@@ -18,26 +19,31 @@ from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import Exchange, Return, ReturnLine, ReturnStatus
 from portal.returns.links import LinkSigner
 from portal.returns.settlement import Settlement, load_settlement
+from portal.webhooks import emit_return_event, subscribed
 
-EVENTS = (
-    "created",
-    "approved",
-    "rejected",
-    "cancelled",
-    "label_ready",
-    "in_transit",
-    "delivered",
-    "received",
-    "inspected",
-    "completed",
-    "expired",
-    "reminder",
-    "refunded",
-    "refund_declined",
-)
-"""Each has a ``templates/email/return_<event>.html``. Besides the ones sent from here,
-``label_ready``, ``in_transit`` and ``delivered`` are for the carrier jobs, ``received``,
-``inspected`` and ``completed`` for the warehouse and resolution work, ``expired`` for the schedule."""
+
+class ShopperEmail(StrEnum):
+    """The shopper e-mails; each has a ``templates/email/return_<name>.html``. Those named
+    like a return status are sent when the return reaches it (the carrier jobs send
+    ``in_transit`` and ``delivered``, the schedule ``expired`` and ``reminder``)."""
+
+    CREATED = "created"
+    APPROVED = ReturnStatus.APPROVED.value
+    REJECTED = ReturnStatus.REJECTED.value
+    CANCELLED = ReturnStatus.CANCELLED.value
+    LABEL_READY = "label_ready"
+    IN_TRANSIT = ReturnStatus.IN_TRANSIT.value
+    DELIVERED = ReturnStatus.DELIVERED.value
+    RECEIVED = ReturnStatus.RECEIVED.value
+    INSPECTED = ReturnStatus.INSPECTED.value
+    COMPLETED = ReturnStatus.COMPLETED.value
+    EXPIRED = ReturnStatus.EXPIRED.value
+    REMINDER = "reminder"
+    REFUNDED = "refunded"
+    REFUND_DECLINED = "refund_declined"
+
+
+
 _LABELS = {"exchange": "Exchange", "store_credit": "Store credit", "refund": "Refund"}
 
 
@@ -114,7 +120,7 @@ async def notify_shopper(
     session: AsyncSession,
     ret: Return,
     order: Order,
-    event: str,
+    event: ShopperEmail,
     signer: LinkSigner,
     reason: str = "",
     extra: dict[str, Any] | None = None,
@@ -127,8 +133,7 @@ async def notify_shopper(
     the status page shows. ``extra`` adds event-specific values (a declined refund's
     ``shopper_message``).
     """
-    if event not in EVENTS:
-        raise ValueError(f"unknown return e-mail {event!r}")
+    event = ShopperEmail(event)  # a name with no template fails here, before anything is queued
     settlement = await load_settlement(session, id_of(ret), ret=ret)
     customer = await session.get(Customer, order.customer_id) if order.customer_id else None
     items = await email_items(session, id_of(ret))
@@ -153,4 +158,26 @@ async def notify_shopper(
         "send_email",
         {"template": f"return_{event}", "to": order.email, "context": context, "return_id": ret.id},
         key=f"email:return_{event}:{ret.rma}",
+    )
+
+
+async def tell_store(
+    session: AsyncSession,
+    event: str,
+    ret: Return,
+    order_number: str | None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Queue the store webhook ``event`` for ``ret`` in the caller's transaction, with the
+    return's ``settlement`` (the same figures the shopper and finance see)."""
+    if not await subscribed(session, event):
+        return
+    settlement = await load_settlement(session, id_of(ret), ret=ret)
+    await emit_return_event(
+        session,
+        event,
+        ret,
+        order_number,
+        extra={"settlement": settlement.payload(), **(extra or {})},
     )

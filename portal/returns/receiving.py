@@ -54,12 +54,11 @@ from portal.returns import states
 from portal.returns.context import policy_ref
 from portal.returns.instant_credit import issued_code
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper, tell_store
 from portal.returns.photos import PhotoError, check_photo, store_photo
 from portal.returns.resolution import carry_out, plan_for
 from portal.returns.rma import normalise_rma
 from portal.returns.states import TransitionError
-from portal.webhooks import emit_return_event
 
 MAX_SCAN = 200
 CONDITION_LABELS = {
@@ -322,8 +321,8 @@ async def _receive(
         )
         session.add(receipt)
         order = await session.get_one(Order, ret.order_id)
-        await notify_shopper(session, ret, order, "received", signer)
-        await emit_return_event(session, "return.received", ret, order.number)
+        await notify_shopper(session, ret, order, ShopperEmail.RECEIVED, signer)
+        await tell_store(session, "return.received", ret, order.number)
         await session.commit()
     except (TransitionError, IntegrityError):
         # Another station won the race: report its receipt, write nothing.
@@ -698,7 +697,7 @@ async def finish_inspection(
                 data={"store_credit": the_plan.credit},
             )
             result.completed = True
-        await notify_shopper(session, ret, order, "inspected", signer)
+        await notify_shopper(session, ret, order, ShopperEmail.INSPECTED, signer)
         await session.commit()
         return result
     except TransitionError as exc:

@@ -33,8 +33,8 @@ from portal.money.credit import Clawback, claw_back, issue_credit
 from portal.money.refunds import request_refund
 from portal.returns import exchange_states
 from portal.returns.instant_credit import credit_key, issued_code
+from portal.returns.notify import tell_store
 from portal.returns.settlement import Ending, LineIn, Plan, line_inputs, plan
-from portal.webhooks import emit_return_event
 
 __all__ = [
     "Carried",
@@ -233,11 +233,11 @@ async def carry_out(
         )
 
     if done.released:
-        await emit_return_event(
+        await tell_store(
             session,
             "exchange.released",
             ret,
             order_number,
-            extra={"return_line_ids": done.released, "settlement": the_plan.summary()},
+            extra={"return_line_ids": done.released, "plan": the_plan.summary()},
         )
     return done

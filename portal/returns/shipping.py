@@ -43,7 +43,7 @@ from portal.models.returns import (
 from portal.policy.versions import compiled
 from portal.returns import states
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper
 from portal.returns.states import TransitionError, can_transition, transition
 
 # A default parcel per product type, used to size the label unless the merchant set their own
@@ -254,7 +254,7 @@ async def record_label(
         },
     )
     order = await session.get_one(Order, ret.order_id)
-    await notify_shopper(session, ret, order, "label_ready", signer)
+    await notify_shopper(session, ret, order, ShopperEmail.LABEL_READY, signer)
     await session.commit()
     return True
 
@@ -368,7 +368,7 @@ async def apply_tracking(
         await session.rollback()
         return None
     order = await session.get_one(Order, ret.order_id)
-    await notify_shopper(session, ret, order, target, signer)
+    await notify_shopper(session, ret, order, ShopperEmail(target), signer)
     await session.commit()
     return target
 

@@ -28,7 +28,7 @@ from portal.policy.versions import compiled
 from portal.returns import states
 from portal.returns.lifecycle import call_off
 from portal.returns.links import LinkSigner
-from portal.returns.notify import notify_shopper
+from portal.returns.notify import ShopperEmail, notify_shopper
 from portal.returns.states import TransitionError, keeps_everything
 
 
@@ -72,7 +72,7 @@ async def send_reminders(db: Database, now: datetime, signer: LinkSigner) -> int
             if now < local_day_start(ret.approved_at, days, policy.tz):
                 continue
             order = await session.get_one(Order, ret.order_id)
-            await notify_shopper(session, ret, order, "reminder", signer)
+            await notify_shopper(session, ret, order, ShopperEmail.REMINDER, signer)
             await session.commit()
             sent += 1
     return sent
@@ -139,7 +139,7 @@ async def expire_unshipped(db: Database, now: datetime, signer: LinkSigner) -> l
                     session, "void_label", {"return_id": ret.id}, key=f"void_label:{ret.rma}"
                 )
             order = await session.get_one(Order, ret.order_id)
-            await notify_shopper(session, ret, order, "expired", signer)
+            await notify_shopper(session, ret, order, ShopperEmail.EXPIRED, signer)
             await session.commit()
             expired.append(ret.rma)
     return expired

@@ -41,7 +41,8 @@ from portal.models.base import utcnow
 from portal.models.outbox import MailMessage
 from portal.models.returns import Return
 from portal.settings import Settings, async_database_url
-from tests.browser.conftest import run
+from tests.browser.conftest import OUTPUT, run
+from tests.browser.test_shopper_journeys import assert_accessible
 from tests.conftest import BACKEND, TEST_SECRET, USE_REDIS, _flush_test_redis
 from tests.factories import PASSWORD, make_user
 from tests.returns.builders import DEFAULT_POLICY, EMAIL, JPEG, Shop, seed_shop
@@ -292,6 +293,18 @@ def open_refund(world: World, rma: str) -> Page:
 
 
 def finance_text(page: Page) -> str:
+    """The finance refund page's text, once it passes axe-core; its screenshots at desktop
+    and phone width go beside the shopper's."""
+    found = re.search(r"/refunds/(\d+)", page.url)
+    name = f"refund-{found.group(1)}" if found else "queue"
+    assert_accessible(page, f"finance {page.url}")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"finance-{name}-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(OUTPUT / f"finance-{name}-390.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert width <= 390, f"the finance page is {width}px wide on a 390px phone"
     return _flat(page.locator("main").inner_text())
 
 
@@ -324,7 +337,9 @@ def status(page: Page, world: World, rma: str) -> Status:
 
 
 def shoot(page: Page, screenshot: Any, name: str) -> list[Path]:
-    """The status page at desktop and phone width (nothing wider than the phone)."""
+    """The status page at desktop and phone width (nothing wider than the phone), and no
+    serious axe-core finding."""
+    assert_accessible(page, name)
     paths = [screenshot(f"{name}-1280")]
     page.set_viewport_size({"width": 390, "height": 844})
     width = page.evaluate("document.documentElement.scrollWidth")
