@@ -761,6 +761,15 @@ def settle(
         and line.exchange.status != _X.CANCELLED
     )
     shopper_owes = credit.uncollectable + unpaid_difference
+    # A cheaper replacement: the difference is the store's to pay back. Nothing pays it out
+    # yet (exchanges with price differences are their own piece of work), so it stays owed.
+    store_owes += sum(
+        -line.exchange.price_difference
+        for line in lines
+        if line.exchange is not None
+        and line.exchange.price_difference < 0
+        and line.exchange.status != _X.CANCELLED
+    )
 
     settled_lines = tuple(
         _line(line, lp, ending, main, credit, fmt)

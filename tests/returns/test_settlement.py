@@ -480,3 +480,35 @@ def test_the_settlement_adds_up_with_the_ledger_refunds_and_exchanges(case) -> N
         assert line.exchange_units <= before.exchange.quantity
         if line.state == "released":
             assert line.exchange_units == min(line.units, before.exchange.quantity) > 0
+
+
+def test_a_cheaper_replacement_leaves_the_store_owing_the_difference() -> None:
+    """A $25.00 tee exchanged for a $21.00 one: the page promises $4.00 back, so the
+    settlement counts it as owed by the store until it is paid out."""
+    line = LineIn(
+        line_id=1,
+        title="Classic Tee (M)",
+        quantity=1,
+        resolution="exchange",
+        paid=2500,
+        received_quantity=1,
+        accepted=True,
+        exchange=ExchangeIn(5, "Plain Tee (M)", 1, "released", price_difference=-400),
+    )
+    s = settle(ret("completed"), [line])
+    assert s.store_owes == 400 and s.shopper_owes == 0
+    assert any(r.label == "Exchange difference back to you" and r.value == "$4.00" for r in s.money)
+    cancelled = settle(
+        ret("cancelled"),
+        [
+            LineIn(
+                **{
+                    **_fields(line),
+                    "exchange": ExchangeIn(
+                        5, "Plain Tee (M)", 1, "cancelled", price_difference=-400
+                    ),
+                }
+            )
+        ],
+    )
+    assert cancelled.store_owes == 0
