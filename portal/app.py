@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from portal.composition import build_context, install_hooks
 from portal.db import Database
@@ -36,6 +39,7 @@ from portal.web.hooks import hooks_router
 from portal.web.logging import configure_logging, request_logging_middleware
 from portal.web.mailbox import mailbox_router
 from portal.web.merchant import merchant_router
+from portal.web.security_headers import csp_nonce, security_headers_hook
 from portal.web.sessions import RotatingSessionConfig
 from portal.web.shop import shop_router
 from portal.web.warehouse import warehouse_router
@@ -56,6 +60,7 @@ def _template_engine(
             store=StoreProxy(settings, cache),  # the merchant's branding, per request
             htmx_script=HTMX_SCRIPT,
             pico_css=PICO_CSS,
+            csp_nonce=csp_nonce,
         )
         env.filters["money"] = lambda amount, currency="USD": format_money(int(amount), currency)
 
@@ -110,6 +115,19 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         include_in_schema=False,
     )
 
+    # Behind reverse proxies: the client is the rightmost X-Forwarded-For address that is not
+    # one of PORTAL_TRUSTED_PROXIES (and the scheme X-Forwarded-Proto) -- only when the peer
+    # itself is one of them. Without the setting nobody's forwarded headers are believed.
+    proxies = (
+        [
+            DefineMiddleware(
+                cast(Any, ProxyHeadersMiddleware),  # uvicorn's ASGI types, the same protocol
+                trusted_hosts=settings.trusted_proxy_list,
+            )
+        ]
+        if settings.trusted_proxy_list
+        else []
+    )
     app = Litestar(
         route_handlers=[
             healthz,
@@ -137,10 +155,16 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             cookie_httponly=False,
             exclude=["^/api/", "^/hooks/"],
         ),
-        middleware=[request_logging_middleware, sessions.middleware, branding_middleware],
+        middleware=[
+            *proxies,
+            request_logging_middleware,
+            sessions.middleware,
+            branding_middleware,
+        ],
         stores=make_store_registry(root_store),
         exception_handlers={HTTPException: http_error, DomainError: domain_error},
         lifespan=[lifespan],
+        before_send=[security_headers_hook(hsts=secure_cookies)],
         openapi_config=OpenAPIConfig(
             title="Returns portal API",
             version="1",

@@ -75,6 +75,11 @@ def migrate() -> None:
     click.echo("Database is at the latest revision.")
 
 
+# uvicorn's own proxy handling would believe X-Forwarded-For from 127.0.0.1 (its default):
+# off, the app takes the client address through PORTAL_TRUSTED_PROXIES only (portal.app).
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False}
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool = False) -> None:
     os.environ.setdefault("PORTAL_SECRET_KEY", settings.ensure_secret_key())
     uvicorn.run(
@@ -83,9 +88,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool 
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
         log_level="warning",
         reload=reload,
+        **UVICORN_OPTIONS,
     )
 
 

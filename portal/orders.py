@@ -31,13 +31,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.audit import record
 from portal.errors import Invalid
+from portal.mailboxes import one_mailbox
 from portal.models.base import id_of, utcnow
 from portal.models.catalog import Variant
 from portal.models.orders import Customer, Order, OrderLine
 from portal.models.returns import ReturnLine
 from portal.money.currency import is_known_currency
 
-Money = Annotated[StrictInt, Field(ge=0, description="minor units, e.g. cents")]
+MAX_MINOR_UNITS = 2**31 - 1
+"""The largest amount an order may carry (minor units): what its INTEGER columns hold."""
+MAX_QUANTITY = 1_000_000
+"""The most units one order line may have."""
+
+Money = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR_UNITS, description="minor units, e.g. cents")]
 
 
 class _Strict(BaseModel):
@@ -48,6 +54,11 @@ class CustomerIn(_Strict):
     email: str = Field(min_length=3, max_length=320)
     name: str = Field(default="", max_length=200)
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return one_mailbox(value)
 
 
 class AddressIn(_Strict):
@@ -77,16 +88,18 @@ class LineIn(_Strict):
     product_type: str = Field(default="", max_length=120)
     vendor: str = Field(default="", max_length=120)
     tags: list[str] = Field(default_factory=list)
-    quantity: StrictInt = Field(ge=1)
+    quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
     unit_price: Money
     discount: Money = 0
-    returned_quantity: StrictInt = Field(default=0, ge=0)
+    returned_quantity: StrictInt = Field(default=0, ge=0, le=MAX_QUANTITY)
     image_url: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")
     def _consistent(self) -> LineIn:
         if self.returned_quantity > self.quantity:
             raise ValueError("returned_quantity cannot exceed quantity")
+        if self.unit_price * self.quantity > MAX_MINOR_UNITS:
+            raise ValueError(f"unit_price × quantity must be at most {MAX_MINOR_UNITS}")
         if self.discount > self.unit_price * self.quantity:
             raise ValueError("discount cannot exceed unit_price × quantity")
         return self
@@ -114,9 +127,7 @@ class OrderIn(_Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if "@" not in value:
-            raise ValueError("must be an e-mail address")
-        return value.lower()
+        return one_mailbox(value)  # NotOneMailbox is a ValueError: a field error
 
     @field_validator("currency")
     @classmethod
@@ -467,6 +478,8 @@ def parse_json_file(text: str) -> list[OrderIn]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError([FieldError("file", f"not valid JSON: {exc}")]) from None
+    except RecursionError:
+        raise IngestError([FieldError("file", "not valid JSON: nested too deeply")]) from None
     items = (
         data if isinstance(data, list) else data.get("orders") if isinstance(data, dict) else None
     )

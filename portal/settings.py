@@ -5,6 +5,7 @@ Validated at start-up: a wrong value stops the process with a message naming the
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     # Unset: allowed in development (the demo and a store on the same machine), refused in
     # production (SSRF). See ``webhooks_private_allowed``.
     webhooks_allow_private: bool | None = None
+    # Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For
+    # and X-Forwarded-Proto are believed. Unset: none, the peer address is the client.
+    trusted_proxies: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 
@@ -87,6 +91,23 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        entries = [item.strip() for item in value.split(",") if item.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return ",".join(entries)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [item for item in self.trusted_proxies.split(",") if item]
 
     @field_validator("base_url")
     @classmethod

@@ -106,10 +106,41 @@ _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 _METADATA = ipaddress.IPv4Address("169.254.169.254")
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: where the IPv4 sits varies
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated: ::127.0.0.1
+
+
+def _embedded_ipv4_reason(address: ipaddress.IPv6Address) -> str | None:
+    """Why an IPv6 form that carries an IPv4 address to a translator must not be used."""
+    if address in _NAT64_LOCAL:
+        return "a local-use NAT64 address (it reaches IPv4 addresses inside the network)"
+    if address in _IPV4_COMPATIBLE and not (address.is_unspecified or address.is_loopback):
+        return "an IPv4-compatible IPv6 address (deprecated, and not publicly routable)"
+    for kind, inner in (
+        ("NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else None),
+        ("6to4", address.sixtofour),
+    ):
+        if inner is not None:
+            reason = blocked_reason(inner)
+            if reason:
+                return f"{reason} ({inner} inside a {kind} IPv6 address)"
+    return None
+
+
 def blocked_reason(address: Address) -> str | None:
-    """Why a webhook must not go to ``address`` ("a loopback address", …), or None."""
+    """Why a webhook must not go to ``address`` ("a loopback address", …), or None.
+
+    IPv6 forms that embed an IPv4 address are judged by that address: IPv4-mapped
+    (``::ffff:127.0.0.1``), NAT64 (``64:ff9b::7f00:1``) and 6to4 (``2002:7f00:1::``);
+    the deprecated IPv4-compatible form and local-use NAT64 are refused outright.
+    """
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4_reason(address)
+        if embedded:
+            return embedded
     if address.is_unspecified:
         return "an unspecified address"
     if address.is_loopback:

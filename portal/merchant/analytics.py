@@ -19,7 +19,6 @@ on SQLite and PostgreSQL; the range is bounded so the work is too.
 
 from __future__ import annotations
 
-import csv
 import io
 import statistics
 from collections import Counter
@@ -29,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal import csvsafe
 from portal.errors import Invalid
 from portal.models.base import id_of
 from portal.models.orders import Order, OrderLine
@@ -84,11 +84,17 @@ class Report:
         return statistics.fmean(self.refund_hours) if self.refund_hours else None
 
 
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+"""The dates a report may cover (the calendar's ends would overflow a day's bounds)."""
+
+
 def default_range(today: date) -> tuple[date, date]:
     return today - timedelta(days=89), today
 
 
 def check_range(date_from: date, date_to: date) -> None:
+    if not (date_from >= EARLIEST_DAY and date_to <= LATEST_DAY):
+        raise AnalyticsError(f"Dates must be between {EARLIEST_DAY} and {LATEST_DAY}.")
     if date_from > date_to:
         raise AnalyticsError("The start date is after the end date.")
     if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
@@ -228,7 +234,7 @@ def bar_chart(title: str, rows: list[tuple[str, int]]) -> BarChart:
 def report_csv(report: Report) -> str:
     """One row per figure: section, key, value (money in minor units, as everywhere)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(["section", "key", "value"])
     writer.writerow(["range", "from", report.date_from.isoformat()])
     writer.writerow(["range", "to", report.date_to.isoformat()])

@@ -19,6 +19,9 @@ from portal.models.money import Refund
 from portal.models.returns import Exchange, Return, ReturnLine
 
 PAGE_SIZE = 100
+MAX_PAGE = 100_000
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+"""The dates a filter may name (the calendar's ends would overflow a day's bounds)."""
 
 
 class AuditQueryError(Invalid):
@@ -45,9 +48,12 @@ def parse_date(raw: str, label: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise AuditQueryError(f"{label} must be a date like 2026-11-23.") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise AuditQueryError(f"{label} must be between {EARLIEST_DAY} and {LATEST_DAY}.")
+    return day
 
 
 async def search(session: AsyncSession, f: AuditFilter, page: int = 1) -> AuditPage:
@@ -89,6 +95,8 @@ async def search(session: AsyncSession, f: AuditFilter, page: int = 1) -> AuditP
         end = datetime.combine(f.date_to + timedelta(days=1), time(), UTC)
         query = query.where(AuditEvent.created_at < end)
     page = max(1, page)
+    if page > MAX_PAGE:
+        raise AuditQueryError(f"The page must be a number from 1 to {MAX_PAGE}.")
     rows = (
         await session.exec(
             query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())

@@ -28,6 +28,11 @@ QUEUE_STATUSES = (
 )
 """The queue's tabs, in the order finance works through them."""
 
+MAX_FILTER_AMOUNT = 2**31 - 1
+"""The largest amount filter (minor units): what the amount column (INTEGER) holds."""
+MAX_FILTER_DAYS = 36_500
+"""The largest age filter in days (a hundred years; more would overflow the date)."""
+
 
 @dataclass
 class QueueFilters:
@@ -50,19 +55,20 @@ class QueueFilters:
         f = cls(status=status) if known else cls()
         if not known:
             f.errors.append(f"Unknown status {status!r}.")
-        for name, attr in (
-            ("min_amount", "min_amount"),
-            ("max_amount", "max_amount"),
-            ("older_than_days", "older_than_days"),
+        for name, highest in (
+            ("min_amount", MAX_FILTER_AMOUNT),
+            ("max_amount", MAX_FILTER_AMOUNT),
+            ("older_than_days", MAX_FILTER_DAYS),
         ):
             raw = (params.get(name) or "").strip()
             if raw:
-                if raw.isdigit():
-                    setattr(f, attr, int(raw))
+                label = name.replace("_", " ").capitalize()
+                if not (raw.isascii() and raw.isdigit()):
+                    f.errors.append(f"{label} must be a whole number.")
+                elif len(raw) > len(str(highest)) or int(raw) > highest:
+                    f.errors.append(f"{label} must be at most {highest}.")
                 else:
-                    f.errors.append(
-                        f"{name.replace('_', ' ').capitalize()} must be a whole number."
-                    )
+                    setattr(f, name, int(raw))
         f.reason = (params.get("reason") or "").strip()[:64]
         f.warehouse = (params.get("warehouse") or "").strip()[:64]
         f.overdue = params.get("overdue") in ("1", "on", "true", "yes")

@@ -3,7 +3,6 @@ the payment provider (every difference listed, nothing fixed silently)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal import csvsafe
 from portal.models.base import id_of
 from portal.models.money import Refund, RefundStatus, StoreCreditCode, StoreCreditEntry
 from portal.payments import Payments
@@ -74,7 +74,7 @@ async def daily_report(session: AsyncSession, start: date, end: date) -> list[Re
 
 def report_csv(rows: list[ReportRow]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(["day", "kind", "method", "currency", "count", "amount_minor"])
     for r in rows:
         writer.writerow([r.day.isoformat(), r.kind, r.method, r.currency, r.count, r.amount])

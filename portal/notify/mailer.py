@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from portal.db import Database
+from portal.mailboxes import NotOneMailbox, one_mailbox
 from portal.models.outbox import MailMessage
 
 
@@ -27,6 +28,12 @@ class Email:
     html: str
     template: str = ""
     return_id: int | None = None
+
+
+class BadRecipient(NotOneMailbox):
+    """The recipient is not exactly one mailbox: nothing is sent, and retrying will not help."""
+
+    retryable = False
 
 
 class Mailer(Protocol):
@@ -90,6 +97,10 @@ class SmtpMailer:
         self.password = unquote(parsed.password) if parsed.password else None
 
     async def send(self, email: Email, key: str) -> bool:
+        try:  # defence in depth: every address was checked when it entered the portal
+            recipient = one_mailbox(email.to)
+        except NotOneMailbox as exc:
+            raise BadRecipient(f"not sending to {email.to!r}: {exc}") from None
         if await _already_sent(self.db, key):
             return False
         message = EmailMessage()
@@ -101,6 +112,7 @@ class SmtpMailer:
         message.add_alternative(email.html, subtype="html")
         await aiosmtplib.send(
             message,
+            recipients=[recipient],  # the envelope: exactly the one mailbox checked above
             hostname=self.host,
             port=self.port,
             username=self.username,

@@ -9,12 +9,12 @@ streams stored decisions from the database and writes the CSV where it likes.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from portal import csvsafe
 from portal.policy.evaluator import CompiledPolicy, evaluate
 from portal.policy.request import RequestError, parse_request
 
@@ -111,7 +111,7 @@ class BacktestReport:
             self._write(target)
 
     def _write(self, handle: IO[str]) -> None:
-        writer = csv.writer(handle)
+        writer = csvsafe.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in self.changed:
             values = [getattr(row, column) for column in CSV_COLUMNS[:-1]]

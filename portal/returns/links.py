@@ -74,7 +74,7 @@ class LinkSigner:
     def read(self, token: str, now: datetime | None = None) -> LinkClaims:
         """The claims of a genuine, unexpired token; raises LinkError otherwise."""
         body, sep, mac = token.partition(".")
-        if not sep or not body or not mac or len(token) > 512:
+        if not sep or not body or not mac or len(token) > 512 or not token.isascii():
             raise LinkError("This link is not complete or has been changed.")
         if not hmac.compare_digest(self._mac(body).encode(), mac.encode()):
             raise LinkError("This link is not complete or has been changed.")

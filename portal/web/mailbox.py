@@ -23,7 +23,7 @@ PAGE_SIZE = 50
 async def mailbox(
     db_session: DbSession,
     to: Annotated[str | None, QueryParameter()] = None,
-    page: Annotated[int, QueryParameter(ge=1)] = 1,
+    page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
 ) -> Template:
     query = select(MailMessage)
     count = select(func.count()).select_from(MailMessage)

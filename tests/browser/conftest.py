@@ -43,12 +43,29 @@ def live_url(settings) -> Iterator[str]:
         yield url
 
 
+def watch_csp(page: object) -> list[str]:
+    """Chromium reports each Content-Security-Policy refusal on the console: collect them."""
+    refused: list[str] = []
+
+    def on_console(message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            refused.append(text)
+
+    page.on("console", on_console)  # type: ignore[attr-defined]
+    return refused
+
+
 @pytest.fixture
 def page(browser, request) -> Iterator[object]:
+    """Every journey on this page also checks the pages work under the CSP: a refused
+    script, style, image or frame fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    refused = watch_csp(page)
     yield page
     context.close()
+    assert not refused, f"Content-Security-Policy violations: {refused}"
 
 
 @pytest.fixture

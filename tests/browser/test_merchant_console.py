@@ -10,7 +10,7 @@ import pytest
 from portal.db import Database
 from portal.returns.create import Choice, ItemRequest
 from portal.returns.links import LinkSigner
-from tests.browser.conftest import OUTPUT, run
+from tests.browser.conftest import OUTPUT, run, watch_csp
 from tests.browser.test_shopper_journeys import assert_accessible
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, make_user
@@ -55,6 +55,7 @@ def test_console_pages_fit_a_phone_and_pass_axe(settings, live_url, browser) -> 
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = context.new_page()
+        refused = watch_csp(page)
         page.goto(f"{live_url}/login?next=/merchant")
         page.get_by_label("E-mail").fill("mia@shop.example")
         page.get_by_label("Password").fill(PASSWORD)
@@ -76,5 +77,9 @@ def test_console_pages_fit_a_phone_and_pass_axe(settings, live_url, browser) -> 
             assert_accessible(page, path)
             name = path.strip("/").replace("/", "-")
             page.screenshot(path=str(OUTPUT / f"merchant-phone-{name}.png"), full_page=True)
+        # The settings page has its own nonce'd <style> and inline colour swatches.
+        response = page.goto(f"{live_url}/merchant/settings")
+        assert response is not None and response.status == 200
+        assert not refused, f"Content-Security-Policy violations: {refused}"
     finally:
         context.close()

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import uvicorn
 from litestar import Litestar
 
+from portal.cli import UVICORN_OPTIONS
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -22,7 +24,9 @@ def free_port() -> int:
 def serve_in_thread(app: Litestar) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(  # as `portal serve` runs it
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **UVICORN_OPTIONS
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

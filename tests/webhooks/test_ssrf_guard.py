@@ -95,6 +95,27 @@ def test_the_guard_is_off_in_development_and_on_in_production_unless_set() -> No
         ("100.64.0.1", "a reserved address that is not publicly routable"),
         (PUBLIC, None),
         ("2606:4700::1111", None),
+        # IPv6 forms that carry an IPv4 address are judged by the address they carry
+        ("::ffff:10.0.0.1", "a private (RFC 1918) address"),
+        ("64:ff9b::7f00:1", "a loopback address (127.0.0.1 inside a NAT64 IPv6 address)"),
+        (
+            "64:ff9b::a9fe:a9fe",
+            "a link-local address (the cloud metadata service)"
+            " (169.254.169.254 inside a NAT64 IPv6 address)",
+        ),
+        ("64:ff9b::5db8:d822", None),  # NAT64 of a public address (an IPv6-only network)
+        (
+            "64:ff9b:1::7f00:1",
+            "a local-use NAT64 address (it reaches IPv4 addresses inside the network)",
+        ),
+        ("2002:7f00:1::", "a loopback address (127.0.0.1 inside a 6to4 IPv6 address)"),
+        (
+            "2002:c0a8:101::1",
+            "a private (RFC 1918) address (192.168.1.1 inside a 6to4 IPv6 address)",
+        ),
+        ("2002:5db8:d822::1", None),  # 6to4 of a public address
+        ("::127.0.0.1", "an IPv4-compatible IPv6 address (deprecated, and not publicly routable)"),
+        ("::5db8:d822", "an IPv4-compatible IPv6 address (deprecated, and not publicly routable)"),
     ],
 )
 def test_blocked_reason_names_each_kind_of_internal_address(address, reason) -> None:
@@ -113,6 +134,14 @@ def test_blocked_reason_names_each_kind_of_internal_address(address, reason) -> 
         ("https://[::1]:9000/hooks", "The address ::1 is a loopback address"),
         ("https://[fd12:3456::1]/hooks", "The address fd12:3456::1 is a unique-local IPv6 address"),
         ("https://0.0.0.0/hooks", "The address 0.0.0.0 is an unspecified address"),
+        ("https://[64:ff9b::7f00:1]/hooks", "The address 64:ff9b::7f00:1 is a loopback address"),
+        ("https://[2002:7f00:1::]/hooks", "The address 2002:7f00:1:: is a loopback address"),
+        ("https://[::127.0.0.1]/hooks", "The address ::127.0.0.1 is an IPv4-compatible"),
+        ("https://[::ffff:127.0.0.1]/hooks", "The address ::ffff:127.0.0.1 is a loopback"),
+        (
+            "https://nat64.store.example/hooks",  # DNS64 answering with an internal address
+            "The host nat64.store.example resolves to 64:ff9b::a00:5, a private (RFC 1918)",
+        ),
         ("https://localhost:8000/hooks", "The host localhost is a loopback address"),
         ("https://api.localhost/hooks", "The host api.localhost is a loopback address"),
         (
@@ -138,6 +167,7 @@ async def test_internal_urls_are_refused_at_registration(db, dns, url, message) 
             "sneaky.store.example": [PUBLIC, "127.0.0.1"],
             "hooks.store.example": [PUBLIC],
             "2130706433": ["127.0.0.1"],
+            "nat64.store.example": ["64:ff9b::a00:5"],
         }
     )
     with pytest.raises(UnsafeWebhookUrl) as refused:

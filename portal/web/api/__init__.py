@@ -6,7 +6,6 @@ handler (``portal.web.errors.domain_error``), its transaction rolled back."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Request, Response, Router, post
@@ -18,6 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from portal.accounts import verify_api_token
 from portal.catalog import parse_products, upsert_products
 from portal.orders import FieldError, IngestError, parse_order, upsert_order
+from portal.web.api.body import UnreadableBody, json_body
 from portal.web.api.store_credit import redeem_credit
 from portal.web.deps import DbSession, provide_session
 
@@ -49,9 +49,10 @@ def _actor(request: Request[Any, Any, Any]) -> str:
 
 async def _json_body(request: Request[Any, Any, Any]) -> Any:
     try:
-        return json.loads(await request.body())
-    except ValueError:
-        raise IngestError([FieldError("body", "not valid JSON")]) from None
+        return await json_body(request)
+    except UnreadableBody as exc:
+        reason = "nested too deeply" if "deeply" in str(exc) else "not valid JSON"
+        raise IngestError([FieldError("body", reason)]) from None
 
 
 @post("/orders", summary="Create or update an order by its number")

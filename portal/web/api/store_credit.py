@@ -7,17 +7,22 @@ concurrency (the code's row is locked while the balance is read and written).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Request, Response, post
 
 from portal.money.credit import redeem
+from portal.web.api.body import UnreadableBody, json_body
 from portal.web.deps import DbSession
 
 
 def _error(message: str, status: int) -> Response[dict[str, Any]]:
     return Response({"detail": message}, status_code=status)
+
+
+def _printable_ascii(text: str) -> bool:
+    """Codes are short printable ASCII; anything else (a lone surrogate, say) is no code."""
+    return len(text) <= 100 and text.isascii() and text.isprintable()
 
 
 @post("/store-credit/redeem", summary="Redeem store credit (Idempotency-Key required)")
@@ -26,13 +31,13 @@ async def redeem_credit(request: Request[Any, Any, Any], db_session: DbSession) 
     if not key or len(key) > 100:
         return _error("Send an Idempotency-Key header (1 to 100 characters).", 400)
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return _error("The body is not valid JSON.", 422)
+        body = await json_body(request)
+    except UnreadableBody as exc:
+        return _error(str(exc), 422)
     code, amount = (
         (body.get("code"), body.get("amount")) if isinstance(body, dict) else (None, None)
     )
-    if not isinstance(code, str) or not code.strip():
+    if not isinstance(code, str) or not code.strip() or not _printable_ascii(code):
         return _error("'code' must be the store-credit code.", 422)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         return _error("'amount' must be a positive integer in minor units.", 422)

@@ -219,6 +219,10 @@ async def reports_page(
     )
 
 
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+"""The dates a report may cover (the calendar's ends would overflow a day's bounds)."""
+
+
 def _period(params: Any) -> tuple[date, date, str]:
     today = date.today()
     try:
@@ -226,6 +230,8 @@ def _period(params: Any) -> tuple[date, date, str]:
         end = date.fromisoformat(params.get("end") or today.isoformat())
     except ValueError:
         return today, today, "Dates must look like 2026-11-23."
+    if not (start >= EARLIEST_DAY and end <= LATEST_DAY):
+        return today, today, f"Dates must be between {EARLIEST_DAY} and {LATEST_DAY}."
     if end < start:
         return start, end, "The end date is before the start date."
     return start, end, ""

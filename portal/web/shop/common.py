@@ -127,8 +127,8 @@ async def _count(store: Store, key: str, window: int) -> int:
 
 
 def client_key(request: Request[Any, Any, Any]) -> str:
-    """Who is asking: the peer address (a proxy in front should set it, e.g. uvicorn's
-    ``--proxy-headers`` with ``--forwarded-allow-ips``)."""
+    """Who is asking: the peer address, or behind ``PORTAL_TRUSTED_PROXIES`` the client
+    they forwarded for (set in ``portal.app``)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -21,7 +21,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.errors import DomainError
+from portal.errors import DomainError, Invalid
 from portal.models.base import id_of
 from portal.models.staff import StaffUser
 from portal.returns import receiving
@@ -50,6 +50,16 @@ def _station(user: StaffUser, source: Any) -> Station:
         warehouse=str(source.get("warehouse", "") or "")[:64].strip(),
         station=str(source.get("station", "") or "")[:64].strip(),
     )
+
+
+def _return_id(source: Any) -> int:
+    """The optional ``return_id`` a grading form carries (0: none); anything else is refused."""
+    raw = str(source.get("return_id", "") or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+        raise Invalid("The return id must be a whole number.", {"return_id": "not a number"})
+    return int(raw)
 
 
 def _where(station: Station) -> str:
@@ -212,7 +222,7 @@ async def grade(
     db_session: DbSession,
 ) -> Template | Redirect:
     station = _station(staff_user, data)
-    return_id = int(data.get("return_id", "0") or 0)
+    return_id = _return_id(data)
     if return_id:
         _panel_on_error(
             request,
@@ -255,7 +265,7 @@ async def add_photo(
 ) -> Template | Redirect:
     form = await request.form()
     station = _station(staff_user, form)
-    return_id = int(str(form.get("return_id", "0")) or 0)
+    return_id = _return_id(form)
     upload = form.get("photo")
     data = b""
     if isinstance(upload, UploadFile):
