@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -72,13 +73,16 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Staf
         else None
     )
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        # argon2 is deliberately slow: off the event loop, so failed logins cannot stall others.
+        await asyncio.to_thread(
+            _hasher.verify, user.password_hash if user else _DUMMY_HASH, password
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
     user.last_login_at = utcnow()
     session.add(user)
     await session.commit()

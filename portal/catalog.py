@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from portal.audit import record
 from portal.models.base import id_of
 from portal.models.catalog import Product, Variant
-from portal.orders import FieldError, IngestError, _errors_from
+from portal.orders import FieldError, ImageUrl, IngestError, _errors_from
 
 
 class VariantIn(BaseModel):
@@ -22,7 +22,7 @@ class VariantIn(BaseModel):
     options: dict[str, str] = Field(default_factory=dict)
     price: StrictInt = Field(ge=0)
     stock: StrictInt = Field(ge=0, description="units on hand")
-    image_url: str | None = Field(default=None, max_length=1000)
+    image_url: ImageUrl = None
 
 
 class ProductIn(BaseModel):
@@ -33,7 +33,7 @@ class ProductIn(BaseModel):
     product_type: str = Field(default="", max_length=120)
     vendor: str = Field(default="", max_length=120)
     tags: list[str] = Field(default_factory=list)
-    image_url: str | None = Field(default=None, max_length=1000)
+    image_url: ImageUrl = None
     variants: list[VariantIn] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -137,6 +137,12 @@ def demo(host: str, port: int, fresh: bool) -> None:
     """Run the whole portal on a local SQLite file with a seeded demo store."""
     base_url = os.environ.get("PORTAL_BASE_URL", f"http://{host}:{port}")
     settings = _settings(base_url=base_url)
+    if settings.env == "production":
+        # The demo's staff passwords are printed here and published in the README.
+        raise click.ClickException(
+            "portal demo refuses to run with PORTAL_ENV=production: it creates staff accounts "
+            "whose passwords are public. Use `portal users create` for real accounts."
+        )
     if not settings.is_sqlite and not os.environ.get("PORTAL_DEMO_ALLOW_SERVER_DB"):
         raise click.ClickException(
             "portal demo runs on a SQLite file; unset PORTAL_DATABASE_URL to use the default."

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -44,6 +46,31 @@ MAX_QUANTITY = 1_000_000
 """The most units one order line may have."""
 
 Money = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR_UNITS, description="minor units, e.g. cents")]
+
+
+def _https_image(value: str | None) -> str | None:
+    """Only an absolute https URL (or nothing) may be shown to shoppers as an image."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() != "https"
+        or not parts.hostname
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise ValueError("must be an https:// image URL (or empty)")
+    return value
+
+
+ImageUrl = Annotated[
+    str | None,
+    Field(max_length=1000, description="an https:// image URL"),
+    AfterValidator(_https_image),
+]
 
 
 class _Strict(BaseModel):
@@ -92,7 +119,7 @@ class LineIn(_Strict):
     unit_price: Money
     discount: Money = 0
     returned_quantity: StrictInt = Field(default=0, ge=0, le=MAX_QUANTITY)
-    image_url: str | None = Field(default=None, max_length=1000)
+    image_url: ImageUrl = None
 
     @model_validator(mode="after")
     def _consistent(self) -> LineIn:

@@ -50,7 +50,13 @@ class Settings(BaseSettings):
     mail_from: str = "returns@example.com"
 
     session_idle_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # An absolute lifetime for staff sessions, however active (the idle timeout is above).
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    # Per account: after this many wrong passwords each further try waits 1 s, 2 s, 4 s, …
+    # up to login_backoff_max_seconds (so strangers cannot lock staff out for long).
+    login_free_failures: int = Field(default=5, ge=1)
+    login_backoff_max_seconds: int = Field(default=300, ge=1, le=3600)
     lookup_attempts_per_minute: int = Field(default=10, ge=1)
     web_workers: int = Field(default=1, ge=1, le=64)
     job_timeout_seconds: int = Field(default=300, ge=1)

@@ -147,3 +147,27 @@ def test_cli_names_the_bad_variable(monkeypatch) -> None:
     result = CliRunner().invoke(main, ["users", "list"])
     assert result.exit_code != 0
     assert "PORTAL_WEB_WORKERS" in result.output
+
+
+def test_demo_refuses_production_and_seeds_no_public_passwords(cli, settings, monkeypatch) -> None:
+    """Issue 18, finding 11: the demo's published staff passwords never reach production."""
+    import portal.cli
+
+    served: list[object] = []
+    monkeypatch.setattr(portal.cli, "_serve", lambda *a, **kw: served.append(a))
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    result = cli("demo")
+    assert result.exit_code != 0
+    assert "refuses to run with PORTAL_ENV=production" in result.output
+    assert served == []
+
+    async def staff() -> int:
+        db = Database(async_database_url(settings.database_url))
+        try:
+            async with db.session() as s:
+                return (await s.exec(select(func.count()).select_from(StaffUser))).one()
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(staff()) == 0
+    assert counts(settings.database_url) == (0, 0)

@@ -13,15 +13,18 @@ from __future__ import annotations
 import logging
 import operator
 import re
+import time
 import traceback
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -41,6 +44,10 @@ log = logging.getLogger(__name__)
 MAX_SUBJECT_CHARS = 300  # the column's size
 MAX_BODY_CHARS = 20_000
 MAX_REPEAT = 10_000  # longest string or list a template may build with `*`
+MAX_OUTPUT_CHARS = 200_000  # longest text a template may print or build
+MAX_LOOP_ITERATIONS = 10_000  # loop turns in one render
+MAX_RENDER_SECONDS = 1.0
+MAX_WIDTH = 1_000  # largest number a filter or method takes (widths, counts)
 ENTITY_TYPE = "notification_template"
 
 
@@ -375,25 +382,188 @@ async def current_wording(session: AsyncSession, name: str) -> tuple[Wording, An
 # --- The sandbox ---------------------------------------------------------------------------
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """No attribute tricks, no mutation, and no giant strings from ``*`` or ``**``."""
+@dataclass
+class _Budget:
+    """What one render may still spend: loop iterations and time."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    iterations: int = 0
+    deadline: float = 0.0
+    chars: int = MAX_OUTPUT_CHARS
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+_BIG_WIDTH = re.compile(r"\d{5,}")  # a field width in a format string: 10000 or more
+
+
+def _size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
+    """Roughly how many characters ``value`` prints as; stops counting past ``limit``."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple | dict):
+        total = 1
+        for item in value.items() if isinstance(value, dict) else value:
+            total += _size(item, limit - total) + 1
+            if total > limit:
+                break
+        return total
+    return 1
+
+
+def _weight(seq: str | list[Any] | tuple[Any, ...]) -> int:
+    """What repeating ``seq`` once costs: its characters, or its items (text counting whole)."""
+    if isinstance(seq, str):
+        return len(seq)
+    return sum(
+        _size(item, MAX_REPEAT) if isinstance(item, str | list | tuple | dict) else 1
+        for item in seq
+    )
+
+
+def _bounded(value: Any) -> Any:
+    if _size(value) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"the text would be longer than {MAX_OUTPUT_CHARS:,} characters")
+    return value
+
+
+def _spend(count: int = 1) -> None:
+    budget = _budget.get()
+    if budget is None:
+        return
+    budget.iterations -= count
+    if budget.iterations < 0:
+        raise SecurityError(f"the loops run more than {MAX_LOOP_ITERATIONS:,} times")
+    if time.monotonic() > budget.deadline:
+        raise SecurityError(f"it takes longer than {MAX_RENDER_SECONDS:g} seconds to render")
+
+
+def _printed(value: Any) -> Any:
+    """Charge what an expression prints (anywhere: blocks, macros, ``set`` blocks)."""
+    budget = _budget.get()
+    if budget is not None:
+        budget.chars -= _size(value)
+        if budget.chars < 0:
+            raise SecurityError(f"it comes out longer than {MAX_OUTPUT_CHARS:,} characters")
+    return value
+
+
+def _loop_guard(iterable: Any) -> Any:
+    for item in iterable:
+        _spend()
+        yield item
+
+
+def _concat_guard(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+    if sum(_size(p) for p in parts) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"the text would be longer than {MAX_OUTPUT_CHARS:,} characters")
+    return parts
+
+
+def _check_args(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse arguments that make a small value huge before the work is done."""
+    numbers = [
+        a for a in (*args, *kwargs.values()) if isinstance(a, int) and not isinstance(a, bool)
+    ]
+    if any(abs(n) > MAX_WIDTH for n in numbers):
+        raise SecurityError(f"{name}: numbers above {MAX_WIDTH:,} are not allowed here")
+    if name in ("format", "format_map") and isinstance(value, str) and _BIG_WIDTH.search(value):
+        raise SecurityError(f"{name}: the field width is too large")
+    lines = value.count("\n") + value.count("\t") + 1 if isinstance(value, str) else 0
+    if name in ("indent", "expandtabs") and numbers and lines * max(numbers) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{name}: the text would be too long")
+    if name == "replace" and isinstance(value, str) and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        grow = max(len(new) - len(old), 0) * (value.count(old) if old else len(value) + 1)
+        if len(value) + grow > MAX_OUTPUT_CHARS:
+            raise SecurityError("replace: the text would be too long")
+    if name == "join" and isinstance(value, list | tuple):
+        _concat_guard(tuple(value))
+
+
+def _guard_filter(name: str, function: Any) -> Any:
+    passes = getattr(function, "jinja_pass_arg", None) is not None
+
+    @wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        rest = args[1:] if passes else args
+        value, extra = (rest[0], rest[1:]) if rest else (None, ())
+        _check_args(name, value, extra, kwargs)
+        return _bounded(function(*args, **kwargs))
+
+    return guarded
+
+
+class _Limits(NodeTransformer):
+    """Route loops, ``~`` and every printed or assigned value through the guards."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_loop_guard", [], [], None, None)
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [
+            n
+            if isinstance(n, nodes.TemplateData)
+            else nodes.Filter(n, "_printed", [], [], None, None)
+            for n in node.nodes
+        ]
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        guarded = nodes.Filter(
+            nodes.Tuple(list(node.nodes), "load"), "_concat_guard", [], [], None, None
+        )
+        return nodes.Concat([nodes.Filter(guarded, "join", [], [], None, None)])
+
+    def visit_Assign(self, node: nodes.Assign) -> nodes.Node:
+        self.generic_visit(node)
+        node.node = nodes.Filter(node.node, "_bounded", [], [], None, None)
+        return node
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """No attribute tricks, no mutation, no giant strings from ``*``, ``+``, ``%``, ``~``,
+    filters or methods, and a budget of loop iterations and time for each render."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
             if isinstance(right, int | float) and abs(right) > 100:
                 raise SecurityError("the exponent is too large")
+            if isinstance(left, int) and left.bit_length() > 4096:
+                raise SecurityError("the number is too large")
             return operator.pow(left, right)
+        if operator_name == "+":
+            if _size(left) + _size(right) > MAX_OUTPUT_CHARS:
+                raise SecurityError("the text would be too long")
+            return operator.add(left, right)
+        if operator_name == "%":
+            if isinstance(left, str) and _BIG_WIDTH.search(left):
+                raise SecurityError("the field width is too large")
+            return _bounded(operator.mod(left, right))
         for seq, count in ((left, right), (right, left)):
             too_long = (
                 isinstance(seq, str | list | tuple)
                 and isinstance(count, int)
-                and len(seq) * count > MAX_REPEAT
+                and _weight(seq) * count > MAX_REPEAT
             )
             if too_long:
                 raise SecurityError("the repeated text is too long")
         return operator.mul(left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if __obj is _bounded_range:  # limits its own length
+            return super().call(__context, __obj, *args, **kwargs)
+        name = getattr(__obj, "__name__", "")
+        # str.format comes wrapped by the sandbox; the string is on the wrapped method.
+        owner = getattr(__obj, "__self__", None)
+        if owner is None:
+            owner = getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+        _check_args(name, owner, args, kwargs)
+        return _bounded(super().call(__context, __obj, *args, **kwargs))
 
 
 def _money(amount: Any, currency: str = "USD") -> str:
@@ -404,7 +574,19 @@ def _money(amount: Any, currency: str = "USD") -> str:
 def _sandbox(autoescape: bool) -> _Sandbox:
     env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape)
     env.filters["money"] = _money
+    env.filters = {name: _guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters.update(
+        _loop_guard=_loop_guard, _concat_guard=_concat_guard, _bounded=_bounded, _printed=_printed
+    )
+    env.globals["range"] = _bounded_range
     return env
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_LOOP_ITERATIONS:
+        raise SecurityError(f"range() is limited to {MAX_LOOP_ITERATIONS:,} numbers")
+    return numbers
 
 
 FIELDS = {"subject": "Subject", "text": "Plain-text body", "html": "HTML body"}
@@ -454,7 +636,23 @@ def _static_problems(source: str, autoescape: bool, allowed: set[str]) -> list[s
 
 
 def _render(source: str, autoescape: bool, context: Mapping[str, Any]) -> str:
-    return _sandbox(autoescape).from_string(source).render(dict(context))
+    """Render in the sandbox within the output, loop and time limits."""
+    env = _sandbox(autoescape)
+    ast = _Limits().visit(env.parse(source))
+    template = env.from_string(ast)
+    token = _budget.set(_Budget(MAX_LOOP_ITERATIONS, time.monotonic() + MAX_RENDER_SECONDS))
+    try:
+        out: list[str] = []
+        size = 0
+        for chunk in template.generate(dict(context)):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise SecurityError(f"it comes out longer than {MAX_OUTPUT_CHARS:,} characters")
+            _spend(0)
+            out.append(chunk)
+        return "".join(out)
+    finally:
+        _budget.reset(token)
 
 
 def _render_problem(exc: Exception) -> str:

@@ -11,6 +11,7 @@ retries, with the same key.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ from portal.payments import (
 )
 
 METADATA_KEY = "portal_refund_id"
+# The SDK refuses signatures older than its tolerance but not ones dated in the future; a
+# sender's clock may run a little fast, never minutes.
+FUTURE_TOLERANCE_SECONDS = 60
 _STATUSES: dict[str, ProviderStatus] = {
     "succeeded": "succeeded",
     "pending": "pending",
@@ -132,6 +136,14 @@ class StripePayments:
         if not self.webhook_secret:
             raise WebhookInvalid("No Stripe webhook secret is configured.")
         signature = headers.get("stripe-signature") or headers.get("Stripe-Signature") or ""
+        latest = time.time() + FUTURE_TOLERANCE_SECONDS
+        stamps = [
+            value.strip()
+            for name, _, value in (p.strip().partition("=") for p in signature.split(","))
+            if name == "t"
+        ]  # malformed ones are left to the SDK, which refuses them
+        if any(s.isdigit() and (len(s) > 12 or int(s) > latest) for s in stamps):
+            raise WebhookInvalid("The Stripe-Signature timestamp is in the future.")
         try:
             event = stripe.Webhook.construct_event(body, signature, self.webhook_secret)
         except stripe.SignatureVerificationError as exc:

@@ -11,7 +11,7 @@ A submission key (from a hidden form field) makes a double submit create one ret
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,11 +163,13 @@ def assess(
     as_of: datetime | None = None,
     *,
     photos: dict[int, Media] | None = None,
+    pending_photos: Collection[int] = (),
 ) -> Assessment:
     """Check ``items`` against the active policy; raises ReturnError naming each problem.
 
     ``photos`` are the stored photos of this order by id; when given, a line that needs a
-    photo must name one of them.
+    photo must name one of them. ``pending_photos`` are order line ids whose photo has been
+    checked but will only be stored once the whole form is valid: they count as having one.
     """
     as_of = as_of or utcnow()
     policy = ctx.policy
@@ -225,7 +227,11 @@ def assess(
         key = f"line:{line.id}"
         if not line_decision.eligible:
             problems[key] = " ".join(line_decision.messages) or f"{line.title} can't be returned."
-        elif line_decision.require_photo and item.photo_media_id is None:
+        elif (
+            line_decision.require_photo
+            and item.photo_media_id is None
+            and line.id not in pending_photos
+        ):
             problems[key] = f"Please add a photo of {line.title}; we need one for this reason."
         assessed.append(AssessedItem(item, line, line_decision))
     if problems:
@@ -274,14 +280,18 @@ async def start_return(
     *,
     policy_version_id: int | None = None,
     as_of: datetime | None = None,
+    pending_photos: Collection[int] = (),
 ) -> Assessment:
-    """Check a shopper's items against the active policy. Writes nothing."""
+    """Check a shopper's items against the active policy. Writes nothing.
+
+    ``pending_photos``: lines whose (already checked) photo is stored only after this passes.
+    """
     ctx = await load_order_context(session, order_id)
     if ctx is None:
         raise ReturnError("We couldn't find that order.", kind="invalid")
     _check_policy(ctx, policy_version_id)
     photos = await order_photos(session, order_id, [i.photo_media_id for i in items])
-    return assess(ctx, items, as_of, photos=photos)
+    return assess(ctx, items, as_of, photos=photos, pending_photos=pending_photos)
 
 
 # --- Pricing choices ------------------------------------------------------------------

@@ -43,7 +43,6 @@ class ShopperEmail(StrEnum):
     REFUND_DECLINED = "refund_declined"
 
 
-
 _LABELS = {"exchange": "Exchange", "store_credit": "Store credit", "refund": "Refund"}
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromQuery, URLEncodedBody
@@ -17,9 +22,21 @@ from litestar.response import Redirect, Template
 from portal.accounts import authenticate
 from portal.models.staff import StaffUser
 from portal.web.deps import DbSession, provide_session
+from portal.web.login_throttle import AccountThrottle
 from portal.web.sessions import rotate_session
 
 USER_STATE_KEY = "staff_user"
+LOGGED_IN_AT = "logged_in_at"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _outlived(connection: ASGIConnection[Any, Any, Any, Any], logged_in_at: Any) -> bool:
+    """Whether a staff session is older than ``session_max_hours`` (or of unknown age)."""
+    max_age = connection.app.state.settings.session_max_hours * 3600
+    return not isinstance(logged_in_at, int | float) or _now() - logged_in_at > max_age
 
 
 async def load_staff_user(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
@@ -28,8 +45,12 @@ async def load_staff_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Sta
     if USER_STATE_KEY in state:
         return state[USER_STATE_KEY]
     user = None
-    session_data = connection.scope.get("session") or {}
-    user_id = session_data.get("staff_user_id") if isinstance(session_data, dict) else None
+    raw_session = connection.scope.get("session")
+    session_data: dict[str, Any] = raw_session if isinstance(raw_session, dict) else {}
+    user_id = session_data.get("staff_user_id")
+    if user_id is not None and _outlived(connection, session_data.get(LOGGED_IN_AT)):
+        connection.clear_session()  # past the absolute lifetime: log in again, however active
+        user_id = None
     if user_id is not None:
         db = connection.app.state.db
         async with db.session() as session:
@@ -80,7 +101,10 @@ def _safe_next(target: str | None) -> str | None:
 def login_rate_limit(per_minute: int) -> RateLimitConfig:
     return RateLimitConfig(
         rate_limit=("minute", per_minute),
-        check_throttle_handler=lambda request: request.method == "POST",
+        # Only the login form itself: logging out must always work.
+        check_throttle_handler=lambda request: (
+            request.method == "POST" and request.url.path == "/login"
+        ),
         store="rate_limit",
     )
 
@@ -100,8 +124,20 @@ class AuthController(Controller):
         db_session: DbSession,
         data: URLEncodedBody[dict[str, str]],
     ) -> Template | Redirect:
-        user = await authenticate(db_session, data.get("email", ""), data.get("password", ""))
+        settings = request.app.state.settings
+        throttle = AccountThrottle(
+            free=settings.login_free_failures, cap=settings.login_backoff_max_seconds
+        )
+        email = data.get("email", "")
+        wait = await throttle.retry_after(request, email)
+        if wait is not None:
+            raise TooManyRequestsException(
+                f"Too many failed logins for this account. Try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
+        user = await authenticate(db_session, email, data.get("password", ""))
         if user is None:
+            await throttle.failed(request, email)
             return Template(
                 "auth/login.html",
                 context={
@@ -111,7 +147,8 @@ class AuthController(Controller):
                 },
                 status_code=400,
             )
-        request.set_session({"staff_user_id": user.id})
+        await throttle.succeeded(request, email)
+        request.set_session({"staff_user_id": user.id, LOGGED_IN_AT: int(_now())})
         rotate_session(request)
         return Redirect(_safe_next(data.get("next")) or home_for(user), status_code=303)
 

@@ -24,7 +24,7 @@ def _json(exc: HTTPException) -> Response[Any]:
     if exc.extra:
         body["errors"] = exc.extra
     return Response(
-        body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers
+        body, status_code=exc.status_code, media_type=MediaType.JSON, headers=_headers(exc)
     )
 
 
@@ -41,7 +41,17 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         "errors/error.html",
         context={"status_code": exc.status_code, "detail": detail},
         status_code=exc.status_code,
+        headers=_headers(exc),
     )
+
+
+def _headers(exc: HTTPException) -> dict[str, str]:
+    """The exception's headers; a 429 from Litestar's rate limit also says ``Retry-After``."""
+    headers = dict(exc.headers or {})
+    reset = headers.get("RateLimit-Reset")
+    if exc.status_code == 429 and "Retry-After" not in headers and reset is not None:
+        headers["Retry-After"] = str(max(1, int(reset)))
+    return headers
 
 
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -12,6 +13,12 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("portal.request")
+# Signed shopper links are bearer credentials (30 days): never written whole to a log.
+_LINK_TOKEN = re.compile(r"^/link/[^/]+")
+
+
+def redact_path(path: str) -> str:
+    return _LINK_TOKEN.sub("/link/[redacted]", path)
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,7 +85,7 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
                         "fields": {
                             "request_id": request_id,
                             "method": scope["method"],
-                            "path": scope["path"],
+                            "path": redact_path(scope["path"]),
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         }

@@ -170,3 +170,40 @@ async def test_bad_product_push_writes_nothing(client, db, token) -> None:
     assert "products[1].variants[0].price" in fields
     assert any("duplicate sku" in e["message"] for e in response.json()["errors"])
     assert await count(db, Variant) == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.domain)", "http://images.example/tee.jpg", "//x.example/a"]
+)
+async def test_image_urls_must_be_https(client, db, token, url) -> None:
+    """Issue 18, finding 11: only https images (or none) reach the shopper's pages."""
+    payload = copy.deepcopy(order_payload())
+    payload["lines"][1]["image_url"] = url
+    response = await client.post("/api/v1/orders", json=payload, headers=bearer(token))
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert any(e["field"] == "lines[1].image_url" and "https" in e["message"] for e in errors)
+    products = [
+        {
+            "handle": "tee",
+            "title": "Tee",
+            "image_url": url,
+            "variants": [{"sku": "T-1", "price": 1, "stock": 1, "image_url": url}],
+        }
+    ]
+    response = await client.post("/api/v1/products", json=products, headers=bearer(token))
+    assert response.status_code == 422, response.text
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"products[0].image_url", "products[0].variants[0].image_url"} <= fields
+    assert await count(db, Order) == 0 and await count(db, Variant) == 0
+
+
+async def test_https_or_empty_image_urls_are_kept(client, db, token) -> None:
+    payload = copy.deepcopy(order_payload())
+    payload["lines"][0]["image_url"] = "https://cdn.example/tee.jpg"
+    payload["lines"][1]["image_url"] = ""
+    response = await client.post("/api/v1/orders", json=payload, headers=bearer(token))
+    assert response.status_code in (200, 201), response.text
+    async with db.session() as session:
+        urls = sorted(str(line.image_url) for line in (await session.exec(select(OrderLine))).all())
+    assert urls == ["None", "https://cdn.example/tee.jpg"]

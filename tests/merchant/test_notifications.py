@@ -206,6 +206,54 @@ async def test_html_is_escaped_and_the_sandbox_refuses_python_internals(client, 
     assert await _templates(db) == []
 
 
+HUGE = "{% set a = 'x' * 10000 %}" + "{% set a = a~a~a~a~a~a~a~a~a~a %}" * 4 + "{{ a }}"
+
+
+async def test_the_preview_is_bounded_in_size_and_loops(client, db) -> None:
+    """Issue 18, finding 8: a short draft that would build 100,000,000 characters, or loop
+    nine million times, is refused with a clear message instead of holding the server."""
+    assert len(HUGE) < 210
+    await login(client, db)
+    await client.get(EDIT)
+    page = await post(
+        client, f"{EDIT}/preview", {**GOOD, "text": HUGE}, headers={"HX-Request": "true"}
+    )
+    assert page.status_code == 200
+    assert "longer than 200,000 characters" in page.text
+    assert "x" * 1000 not in page.text
+    saved = await post(client, EDIT, {**GOOD, "text": HUGE})
+    assert saved.status_code == 400 and "longer than 200,000 characters" in saved.text
+    assert await _templates(db) == []
+
+    store = {"name": "Shop", "support_email": "", "logo_url": "", "brand_color": "#123456"}
+    store |= {"accent_color": "#123456"}
+    attacks = {
+        "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}": (
+            "loops run more than 10,000 times"
+        ),
+        "{{ 'x'|center(100000000) }}": "numbers above 1,000",
+        "{{ '{:>100000000}'.format(1) }}": "field width is too large",
+        "{{ '%100000000s' % 1 }}": "field width is too large",
+        "{{ (['x' * 10000] * 10000)|join }}": "repeated text is too long",
+        "{% for a in range(300) %}{{ 'x' * 1000 }}{% endfor %}": "longer than 200,000",
+    }
+    for source, message in attacks.items():
+        wording = shipped_wording("return_created")
+        rendered = render_draft(
+            "return_created", wording.__class__(wording.subject, source, wording.html), store, ""
+        )
+        assert not rendered.ok and message in " ".join(rendered.errors["text"]), source
+    # Ordinary loops, widths and joins still work.
+    fine = "{% for a in range(50) %}{% for b in range(50) %}.{% endfor %}{% endfor %}"
+    fine += "{{ '{:>5}'.format(1) }}{{ items|map(attribute='title')|join(', ') }}"
+    wording = shipped_wording("return_created")
+    rendered = render_draft(
+        "return_created", wording.__class__(wording.subject, fine, wording.html), store, ""
+    )
+    assert rendered.ok, rendered.errors
+    assert rendered.text.startswith("." * 2500) and "Merino crew tee, Canvas" in rendered.text
+
+
 async def test_unknown_e_mail_is_not_found(client, db) -> None:
     await login(client, db)
     assert (await client.get("/merchant/notifications/welcome")).status_code == 404

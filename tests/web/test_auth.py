@@ -141,8 +141,8 @@ async def test_forms_without_csrf_token_are_refused(client, db) -> None:
 
 async def test_login_is_rate_limited(client, db, settings) -> None:
     await make_user(db, "a@shop.example", "admin")
-    statuses = [
-        (await login(client, "a@shop.example", f"guess {i}")).status_code
+    statuses = [  # many accounts from one address: the per-address limit
+        (await login(client, f"guess{i}@shop.example", "a guess")).status_code
         for i in range(settings.login_attempts_per_minute + 2)
     ]
     assert (
@@ -178,3 +178,69 @@ async def test_idle_sessions_end_and_activity_keeps_them_alive(client, db, setti
     await store.set(session_id, await store.get(session_id), expires_in=1)
     await asyncio.sleep(1.2)
     assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+
+
+async def test_logout_does_not_share_the_login_limit(client, db, settings) -> None:
+    await make_user(db, "a@shop.example", "admin")
+    assert (await login(client, "a@shop.example")).status_code == 303
+    for i in range(settings.login_attempts_per_minute + 1):
+        await login(client, f"guess{i}@shop.example", "a guess")
+    assert (await login(client, "a@shop.example")).status_code == 429
+    response = await client.post(
+        "/logout", data={"_csrf_token": csrf_token(client)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+
+
+async def test_per_address_429_says_when_to_retry(client, settings) -> None:
+    for i in range(settings.login_attempts_per_minute + 1):
+        response = await login(client, f"guess{i}@shop.example", "a guess")
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+async def test_password_hashing_runs_off_the_event_loop(client, db, monkeypatch) -> None:
+    import threading
+
+    import portal.accounts as accounts
+
+    await make_user(db, "a@shop.example", "admin")
+    threads: list[threading.Thread] = []
+    real = accounts._hasher
+
+    class Recording:
+        def verify(self, *args):
+            threads.append(threading.current_thread())
+            return real.verify(*args)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(accounts, "_hasher", Recording())
+    assert (await login(client, "a@shop.example", "wrong password")).status_code == 400
+    assert (await login(client, "a@shop.example")).status_code == 303
+    assert len(threads) == 2
+    loop_thread = threading.current_thread()  # the app runs on this test's event loop
+    assert all(thread is not loop_thread for thread in threads)
+
+
+async def test_staff_sessions_end_after_their_absolute_lifetime(client, db, settings) -> None:
+    import json
+
+    from portal.stores import make_root_store
+
+    await make_user(db, "a@shop.example", "admin")
+    await login(client, "a@shop.example")
+    session_id = client.cookies.get("portal_session")
+    store = make_root_store(db, settings.redis_url).with_namespace("sessions")
+    data = json.loads(await store.get(session_id))
+    assert (await client.get("/admin")).status_code == 200  # active, and young enough
+    # The same session, still active (never idle), but logged in longer ago than allowed.
+    data["logged_in_at"] -= settings.session_max_hours * 3600 + 1
+    await store.set(session_id, json.dumps(data), expires_in=600)
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+    assert await store.get(session_id) is None  # the old session is gone from the store
+    client.cookies.set("portal_session", session_id)
+    assert (await client.get("/admin", follow_redirects=False)).status_code == 303
+    assert settings.session_max_hours == 12

@@ -5,6 +5,7 @@ and transactions are in ``portal.returns``."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,13 @@ from portal.returns.create import (
 )
 from portal.returns.lifecycle import cancel_return
 from portal.returns.links import LinkError
-from portal.returns.photos import MAX_PHOTO_BYTES, PhotoError, photo_file, store_photo
+from portal.returns.photos import (
+    MAX_PHOTO_BYTES,
+    PhotoError,
+    check_photo,
+    photo_file,
+    store_photo,
+)
 from portal.returns.rma import normalise_rma
 from portal.returns.shipping import stored_document
 from portal.returns.states import can_cancel
@@ -282,6 +289,7 @@ async def submit_items(
     errors: dict[str, str] = {}
     values: dict[int, dict[str, Any]] = {}
     items: list[ItemRequest] = []
+    uploads: dict[int, bytes] = {}
     for key in form:
         if not key.startswith("qty-"):
             continue
@@ -306,24 +314,39 @@ async def submit_items(
             continue
         upload = form.get(f"photo-{line_id}")
         if isinstance(upload, UploadFile) and upload.filename:
+            # Checked now, stored only once the whole form is valid (nothing is kept for a
+            # post that is refused).
+            data = await _read_upload(upload)
             try:
-                media = await store_photo(
-                    db_session,
-                    settings_of(request).media_dir,
-                    order_id,
-                    await _read_upload(upload),
-                )
-                value["photo"] = media.id
+                check_photo(data)
             except PhotoError as exc:
                 errors[f"line:{line_id}"] = str(exc)
                 continue
+            uploads[line_id] = data
+            value["photo"] = None
         items.append(ItemRequest(line_id, qty, value["reason"], value["comment"], value["photo"]))
     policy_version_id = _int(form, "policy_version")
     if not errors:
         try:
             assessment = await start_return(
-                db_session, order_id, items, policy_version_id=policy_version_id
+                db_session,
+                order_id,
+                items,
+                policy_version_id=policy_version_id,
+                pending_photos=set(uploads),
             )
+            if uploads:
+                stored: dict[int, int] = {}
+                for line_id, data in uploads.items():
+                    media = await store_photo(
+                        db_session, settings_of(request).media_dir, order_id, data
+                    )
+                    stored[line_id] = id_of(media)
+                    values[line_id]["photo"] = stored[line_id]
+                items = [
+                    replace(i, photo_media_id=stored.get(i.order_line_id, i.photo_media_id))
+                    for i in items
+                ]
         except ReturnError as exc:
             status = 409 if exc.kind == "stale" else 400
             return await _items_page(

@@ -111,6 +111,43 @@ async def test_photo_upload_is_checked_stored_and_private(client, db, settings) 
     assert (await client.get(f"/photos/{media.id + 999}")).status_code == 404
 
 
+async def test_refused_item_form_keeps_none_of_its_photos(client, db, settings) -> None:
+    """Issue 18, finding 7: the whole form is checked before any photo is stored."""
+    shop = await seed_shop(db)
+    await open_order(client)
+    tee, socks = shop.lines["L1"], shop.lines["L4"]
+    photo = JPEG + b"\x00" * (1024 * 1024)
+    missing = [socks + 1000 + n for n in range(5)]
+    bogus = await post_items(
+        client,
+        {line: {"qty": 1, "reason": "damaged"} for line in missing},
+        files={f"photo-{line}": (f"{line}.jpg", photo, "image/jpeg") for line in missing},
+    )
+    assert bogus.status_code == 400 and "is not part of order 1001" in text(bogus)
+    # A real line with a good photo, refused because another line asks for too many.
+    mixed = await post_items(
+        client,
+        {socks: {"qty": 1, "reason": "damaged"}, tee: {"qty": 3, "reason": "too_small"}},
+        files={f"photo-{socks}": ("p.jpg", JPEG, "image/jpeg")},
+    )
+    assert mixed.status_code == 400 and "Only 2 of this item" in text(mixed)
+    async with db.session() as session:
+        assert (await session.exec(select(func.count()).select_from(Media))).one() == 0
+    media_dir = settings.media_dir
+    assert not media_dir.exists() or not [p for p in media_dir.rglob("*") if p.is_file()]
+    # The same photo on a valid form is stored once and attached.
+    good = await post_items(
+        client,
+        {socks: {"qty": 1, "reason": "damaged"}},
+        files={f"photo-{socks}": ("p.jpg", JPEG, "image/jpeg")},
+    )
+    assert good.status_code == 303
+    async with db.session() as session:
+        media = (await session.exec(select(Media))).one()
+    assert (media_dir / media.path).read_bytes() == JPEG
+    assert f"/photos/{media.id}" in (await client.get("/order")).text
+
+
 async def test_options_offer_resolutions_in_policy_order_with_amounts(client, db) -> None:
     shop = await seed_shop(db)
     await open_order(client)
